@@ -1,0 +1,129 @@
+"""The judge: a small CNN classifier trained by the project on the real training split.
+
+It decides which class a generated image shows (forget_acc, retain_acc) and its penultimate
+layer gives the features of cFID. It never sees a generated image in training. Its accuracy on
+the real test split is printed and stored in its checkpoint.
+"""
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ddpm.checkpoint import load_checkpoint, save_checkpoint
+from ddpm.data import ImageData, load_splits, to_float
+from ddpm.errors import UserError
+
+
+@dataclass
+class JudgeConfig:
+    dataset: str = "mnist5k"
+    data_root: str = "data"
+    image_size: int = 16
+    width: int = 32            # channels of the first stage (x2, x4 in the next two)
+    feature_dim: int = 128     # penultimate layer: the cFID features
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 2e-3
+    seed: int = 0
+
+
+def default_judge_path(cfg: JudgeConfig) -> str:
+    return os.path.join("runs", f"judge-{cfg.dataset}-{cfg.image_size}px.pt")
+
+
+class Judge(nn.Module):
+    """[conv-BN-ReLU x2, maxpool] x 2 -> conv-BN-ReLU x2 -> global average -> fc (features) -> fc (logits)."""
+
+    def __init__(self, in_channels: int, num_classes: int = 10, width: int = 32, feature_dim: int = 128):
+        super().__init__()
+
+        def stage(c_in, c_out):
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                    nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+        w = width
+        self.body = nn.Sequential(*stage(in_channels, w), nn.MaxPool2d(2), *stage(w, 2 * w), nn.MaxPool2d(2),
+                                  *stage(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                  nn.Linear(4 * w, feature_dim), nn.ReLU())
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(feature_dim, num_classes))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features of images in [-1, 1]: what cFID compares."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def augment(x: torch.Tensor, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random shifts of up to 2 px (pad with the background, crop), and horizontal flips for CIFAR-10."""
+    B, _, H, W = x.shape
+    padded = F.pad(x, (2, 2, 2, 2), value=-1.0 if not flip else 0.0)
+    dx, dy = torch.randint(0, 5, (2,), generator=generator).tolist()
+    x = padded[:, :, dy:dy + H, dx:dx + W]
+    if flip:
+        m = torch.rand(B, generator=generator) < 0.5
+        x = torch.where(m[:, None, None, None], x.flip(-1), x)
+    return x
+
+
+@torch.no_grad()
+def accuracy(judge: Judge, data: ImageData, batch_size: int = 500) -> float:
+    judge.eval()
+    device = next(judge.parameters()).device
+    correct = 0
+    for i in range(0, len(data), batch_size):
+        x = to_float(data.images[i:i + batch_size]).to(device)
+        correct += (judge(x).argmax(1).cpu() == data.labels[i:i + batch_size]).sum().item()
+    return correct / len(data)
+
+
+def train_judge(cfg: JudgeConfig, out: str, device: torch.device | str = "cpu", progress: bool = True) -> float:
+    """Train on the train + aux splits (all real training images), report accuracy on the test split."""
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
+    train = ImageData(torch.cat([splits["train"].images, splits["aux"].images]),
+                      torch.cat([splits["train"].labels, splits["aux"].labels]))
+    in_ch = train.images.shape[1]
+    judge = Judge(in_ch, 10, cfg.width, cfg.feature_dim).to(device)
+    steps_per_epoch = -(-len(train) // cfg.batch_size)
+    opt = torch.optim.AdamW(judge.parameters(), lr=cfg.lr, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
+    for epoch in tqdm(range(cfg.epochs), desc="judge", disable=not progress):
+        judge.train()
+        perm = torch.randperm(len(train), generator=g)
+        for i in range(0, len(train), cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            x = augment(to_float(train.images[idx]), flip=in_ch == 3, generator=g).to(device)
+            loss = F.cross_entropy(judge(x), train.labels[idx].to(device), label_smoothing=0.05)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    acc = accuracy(judge, splits["test"])
+    save_checkpoint({"kind": "judge", "config": asdict(cfg), "in_channels": in_ch,
+                     "model": judge.state_dict(), "test_acc": acc}, out)
+    return acc
+
+
+def load_judge(path: str, device: torch.device | str = "cpu") -> tuple[Judge, dict]:
+    ckpt = load_checkpoint(path, kind="judge", hint="train it with `python train.py judge --dataset ...`")
+    cfg = JudgeConfig(**ckpt["config"])
+    judge = Judge(ckpt["in_channels"], 10, cfg.width, cfg.feature_dim)
+    try:
+        judge.load_state_dict(ckpt["model"])
+    except RuntimeError:
+        raise UserError(f"judge checkpoint {path} is damaged: delete it and rerun `train.py judge`") from None
+    return judge.to(device).eval(), ckpt
+
+
+def check_judge_matches(judge_ckpt: dict, dataset: str, image_size: int, path: str) -> None:
+    c = judge_ckpt["config"]
+    if c["dataset"] != dataset or c["image_size"] != image_size:
+        raise UserError(f"judge {path} was trained on {c['dataset']} at {c['image_size']} px, the DDPM uses "
+                        f"{dataset} at {image_size} px: train a matching judge with `train.py judge "
+                        f"--dataset {dataset} --image-size {image_size}`")

@@ -1,0 +1,24 @@
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+torch.set_num_threads(2)
+
+from ddpm.schedule import NoiseSchedule  # noqa: E402
+from ddpm.unet import UNet, UNetConfig  # noqa: E402
+
+
+def tiny_unet(image_size=8, in_channels=1, seed=0):
+    torch.manual_seed(seed)
+    return UNet(UNetConfig(image_size=image_size, in_channels=in_channels, ch=8, ch_mult=(1, 2),
+                           num_res_blocks=1, groups=4))
+
+
+@pytest.fixture
+def tiny():
+    """(model, schedule) small enough for a CPU unit test."""
+    return tiny_unet(), NoiseSchedule(T=50)

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from attack.dimra import DiMRAConfig, dimra
+from ddpm.data import ImageData, attack_set, load_splits
+from ddpm.errors import UserError
+from ddpm.schedule import NoiseSchedule
+from metrics.evaluate import param_distance
+from metrics.fid import frechet_distance
+from tests.conftest import tiny_unet
+
+
+class Spy(torch.nn.Module):
+    """Wraps a UNet and records every label it is asked to denoise with."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.seen, self.null_class = model, [], model.null_class
+
+    def forward(self, x, t, c):
+        self.seen.append(c.clone())
+        return self.model(x, t, c)
+
+
+def test_dimra_retain_never_reads_the_forgotten_class():
+    aux = load_splits("mnist5k", image_size=8)["aux"]
+    d_aux = attack_set(aux, 4, "retain")
+    spy, s = Spy(tiny_unet()), NoiseSchedule(50)
+    dimra(spy, s, d_aux, 4, DiMRAConfig(steps=20, batch_size=32), progress=False)
+    seen = torch.cat(spy.seen)
+    assert len(seen) == 20 * 32 and not (seen == 4).any()
+    assert (seen == 10).any()                     # label dropout to the null class, as in pre-training
+
+
+def test_dimra_refuses_a_retain_set_with_the_class():
+    aux = load_splits("mnist5k", image_size=8)["aux"]
+    with pytest.raises(UserError, match="holds images of class 4"):
+        dimra(tiny_unet(), NoiseSchedule(50), attack_set(aux, 4, "mixed"), 4, DiMRAConfig(aux="retain"),
+              progress=False)
+
+
+def test_dimra_records_the_recovery_curve():
+    data = ImageData(torch.zeros(20, 1, 8, 8, dtype=torch.uint8), torch.arange(20) % 9 + 1)
+    calls = []
+    res = dimra(tiny_unet(), NoiseSchedule(50), data, 0, DiMRAConfig(steps=10, eval_every=4, batch_size=4),
+                measure=lambda m: calls.append(1) or float(len(calls)), progress=False)
+    assert res["curve"]["step"] == [0, 4, 8, 10] and len(res["loss"]) == 10
+
+
+def test_frechet_distance_matches_torchmetrics():
+    """Same statistics, torchmetrics' FID formula (eigenvalues of S_1 S_2, in float64)."""
+    from torchmetrics.image.fid import _compute_fid
+    rng = np.random.default_rng(0)
+    for d in (1, 8, 64):
+        a, b = rng.normal(size=(500, d)), rng.normal(0.3, 1.5, size=(400, d)) @ rng.normal(size=(d, d))
+        mu1, s1 = a.mean(0), np.atleast_2d(np.cov(a, rowvar=False))
+        mu2, s2 = b.mean(0), np.atleast_2d(np.cov(b, rowvar=False))
+        ref = _compute_fid(*(torch.from_numpy(v) for v in (mu1, s1, mu2, s2))).item()
+        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-6)
+
+
+def test_frechet_distance_closed_forms():
+    # same Gaussian: 0; shifted mean only: ||mu1 - mu2||^2; 1-d: (m1-m2)^2 + (s1-s2)^2
+    s = np.diag([1.0, 2.0, 3.0])
+    assert frechet_distance(np.zeros(3), s, np.zeros(3), s) == pytest.approx(0, abs=1e-8)
+    assert frechet_distance(np.zeros(3), s, np.ones(3), s) == pytest.approx(3.0)
+    assert frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([3.0]), np.array([[9.0]])) == \
+        pytest.approx(4 + 1)
+
+
+def test_param_distance():
+    model = tiny_unet()
+    theta0 = {k: v.clone() for k, v in model.state_dict().items()}
+    assert param_distance(model, theta0) == 0
+    with torch.no_grad():
+        model.conv_in.bias.add_(torch.full_like(model.conv_in.bias, 0.5))
+    assert param_distance(model, theta0) == pytest.approx(0.5 * model.conv_in.bias.numel() ** 0.5)
