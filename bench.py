@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ddpm.diffusion import ddim_sample, simple_loss
-from ddpm.pretrain import PRESETS, build_model, make_config
+from ddpm.pretrain import build_model, make_config
 from ddpm.unet import UNetConfig, count_params
 
 # Defaults per preset and device: (train batch, sampled labels n, train reps, sample reps, warm-up).

@@ -70,12 +70,26 @@ def _settings(pipe) -> dict:
                        f"device {pipe.device}"}
 
 
-def header(pipe, seconds, argv, title):
+def recorded_minutes(rows) -> dict:
+    """Compute time stored in the cached stages (whichever invocation ran them), summed over rows and seeds."""
+    total = {"unlearning": 0.0, "evaluation": 0.0, "attacks": 0.0}
+    for per_seed in rows.values():
+        for r in per_seed.values():
+            total["unlearning"] += r.get("unlearn_seconds") or 0.0
+            total["evaluation"] += r.get("eval_seconds") or 0.0
+            total["attacks"] += sum(r[k]["seconds"] for k in r if k.startswith("dimra_"))
+    return {k: v / 60 for k, v in total.items()}
+
+
+def header(pipe, seconds, argv, title, rows):
     s = pipe.s
+    rec = recorded_minutes(rows)
     return [f"# {title}: {s.preset}, forget class {pipe.f}", "",
             f"Command: `python reproduce.py {argv}`  ",
-            f"Wall clock: {seconds / 60:.1f} min for this invocation (stages reused from earlier invocations "
-            f"are not counted; see results.json 'stage_seconds').  ",
+            f"Wall clock: {seconds / 60:.1f} min for this invocation, which reused the stages that earlier "
+            f"invocations had finished. Time recorded in the stages: unlearning {rec['unlearning']:.0f} min, "
+            f"evaluation {rec['evaluation']:.0f} min, attacks {rec['attacks']:.0f} min (summed over rows and "
+            f"seeds; pre-training and Retrain not included).  ",
             f"Seeds: {', '.join(map(str, s.seeds))}. The pre-trained and Retrain models are trained once "
             f"(seed 0) and shared by the seeds; the seeds vary unlearning, the attack and sampling.  ",
             f"Judge: test accuracy {pipe.judge_acc:.4f} on the real test split. Sampler: DDIM (eta = 0), "
@@ -91,7 +105,7 @@ def write_main(pipe, rows, variants, seconds, argv):
     os.makedirs(pipe.results, exist_ok=True)
     steps = pipe.s.attack_steps
     mid = 100 if steps >= 100 else steps
-    lines = header(pipe, seconds, argv, "DiMRA vs. unlearning")
+    lines = header(pipe, seconds, argv, "DiMRA vs. unlearning", rows)
     lines += [f"| model | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | verdict | "
               f"DiMRA-mixed @{mid} / @{steps} | verdict | retain_acc | cFID (retained) | "
               f"‖θ−θ₀‖ after unlearning / after DiMRA-retain |",
@@ -124,6 +138,34 @@ def write_main(pipe, rows, variants, seconds, argv):
         json.dump(data, f, indent=1)
     plot_recovery(rows, [v.name for v in variants], os.path.join(pipe.results, "recovery.png"), pipe.f)
     plot_losses(rows, [v.name for v in variants], os.path.join(pipe.results, "unlearn_loss.png"))
+    plot_forget_samples(pipe, [v.name for v in variants], os.path.join(pipe.results, "forget_samples.png"))
+
+
+def plot_forget_samples(pipe, names, path):
+    """Row 1 of each saved grid (10 samples of class f, first seed): after unlearning and after each attack."""
+    folder = os.path.join(pipe.results, "grids", f"seed{pipe.s.seeds[0]}")
+    stages = [("unlearned", "after unlearning"), ("dimra-retain", "after DiMRA-retain"),
+              ("dimra-mixed", "after DiMRA-mixed")]
+    size = pipe.cfg.image_size + 2      # one image and its 1 px padding on each side
+    fig, axes = plt.subplots(len(names), 3, figsize=(9, 0.75 * len(names) + 0.6), squeeze=False)
+    for i, name in enumerate(names):
+        for j, (stage, title) in enumerate(stages):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            file = os.path.join(folder, f"{name}-{stage}.png")
+            if os.path.exists(file):
+                ax.imshow(plt.imread(file)[:size], cmap="gray")
+            else:
+                ax.text(0.5, 0.5, "not attacked", ha="center", va="center", transform=ax.transAxes)
+            if i == 0:
+                ax.set_title(title)
+            if j == 0:
+                ax.set_ylabel(LABELS.get(name, name), rotation=0, ha="right", va="center")
+    fig.suptitle(f"Samples of the forgotten class {pipe.f} (seed {pipe.s.seeds[0]})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def plot_recovery(rows, names, path, f):
@@ -171,7 +213,7 @@ def write_ablation(pipe, rows, variants, seconds, argv):
     os.makedirs(pipe.results, exist_ok=True)
     steps = pipe.s.attack_steps
     mid = 100 if steps >= 100 else steps
-    lines = header(pipe, seconds, argv, "Ablation (one seed)")
+    lines = header(pipe, seconds, argv, "Ablation (one seed)", rows)
     lines += [f"| variant | factor | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | "
               f"DiMRA-mixed @{mid} / @{steps} | retain_acc | cFID | ‖θ−θ₀‖ |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -12,7 +12,6 @@ The pre-trained and Retrain models are trained once (seed 0) and shared by all s
 vary unlearning, the attack and sampling.
 """
 import argparse
-import copy
 import json
 import os
 import sys
@@ -23,7 +22,7 @@ import torch
 
 from attack.dimra import DiMRAConfig, dimra
 from ddpm.data import attack_set, check_class, load_splits, save_grid
-from ddpm.errors import UserError
+from ddpm.errors import run_cli
 from ddpm.pretrain import PRESETS, load_ddpm, make_config, pick_device, pretrain
 from metrics.evaluate import SampleSettings, forget_acc, generate, param_distance, retain_metrics
 from metrics.judge import JudgeConfig, check_judge_matches, load_judge, train_judge
@@ -267,7 +266,7 @@ def main(argv=None) -> int:
     p.add_argument("--device")
     a = p.parse_args(argv)
     from report import write_ablation, write_main
-    try:
+    def body():
         s = Settings(preset=a.preset, seeds=tuple(a.seeds), forget_class=a.forget_class,
                      attack_steps=a.attack_steps, eval_every=a.eval_every, smoke=a.smoke, fresh=a.fresh)
         t0 = time.time()
@@ -284,14 +283,7 @@ def main(argv=None) -> int:
                     rows[v.name][seed] = pipe.run_variant(v, seed)
             write_main(pipe, rows, MAIN, time.time() - t0, " ".join(sys.argv[1:]))
         print(f"done in {time.time() - t0:.0f} s: {pipe.results}/")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: finished stages are saved under runs/; rerun the same command to continue",
-              file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(body, "finished stages are saved under runs/; rerun the same command to continue")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from ddpm.errors import UserError
+from ddpm.errors import run_cli
 from ddpm.pretrain import PRESETS, DDPMConfig, make_config, pick_device, pretrain
 
 
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     ddpm_args(sub)
     judge_args(sub)
     args = parser.parse_args(argv)
-    try:
+    def body():
         device = pick_device(args.device)
         t0 = time.time()
         if args.what == "ddpm":
@@ -75,13 +75,7 @@ def main(argv=None) -> int:
             out = args.out or default_judge_path(cfg)
             acc = train_judge(cfg, out, device=device)
             print(f"judge test accuracy {acc:.4f}; saved {out} ({time.time() - t0:.0f} s)")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: the last checkpoint is intact; rerun with --resume to continue", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(body, "the last checkpoint is intact; rerun with --resume to continue")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import sys
 
 from ddpm.checkpoint import save_checkpoint
 from ddpm.data import attack_set, load_splits
-from ddpm.errors import UserError
+from ddpm.errors import UserError, run_cli
 from ddpm.pretrain import load_ddpm, pick_device
 from metrics.evaluate import SampleSettings, forget_acc
 from metrics.judge import check_judge_matches, default_judge_path, load_judge, JudgeConfig
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device")
     a = p.parse_args(argv)
-    try:
+    def body():
         device = pick_device(a.device)
         model, schedule, dcfg, ckpt = load_ddpm(a.ckpt, device)
         f = a.forget_class if a.forget_class is not None else ckpt.get("unlearn", {}).get("forget_class")
@@ -58,13 +58,7 @@ def main(argv=None) -> int:
                          "forget_class": f, "source": a.ckpt, "model": model.state_dict(), "ema": None,
                          "curve": res["curve"], "history": {"loss": res["loss"]}}, out)
         print(f"saved {out}")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written; rerun the command", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(body, "nothing was written; rerun the command")
 
 
 if __name__ == "__main__":

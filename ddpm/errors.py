@@ -6,3 +6,18 @@ class UserError(Exception):
 
     The message says what to do; the command-line tools print it without a traceback.
     """
+
+
+def run_cli(body, interrupted: str) -> int:
+    """Run a command-line tool's body. A UserError or Ctrl-C becomes one line on stderr and an exit
+    code (2, 130) instead of a traceback; `interrupted` says what is left on disk and what to do."""
+    import sys
+    try:
+        body()
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {interrupted}", file=sys.stderr)
+        return 130
+    return 0

@@ -5,7 +5,7 @@ A preset is a dict of overrides of `DDPMConfig`; flags override the preset; noth
 in code afterwards: the config a run starts with is the config stored in its checkpoint.
 """
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 

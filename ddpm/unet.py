@@ -10,7 +10,7 @@ where E is a learned class embedding with K + 1 rows; row K is the "no label" us
 classifier-free guidance (Ho & Salimans 2022).
 """
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

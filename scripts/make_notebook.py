@@ -69,14 +69,16 @@ and the numbers and pictures they produce mean nothing. The test suite runs it t
 """),
     code(r"""
 import os
+import warnings
 
 SMOKE = os.environ.get("NOTEBOOK_SMOKE") == "1"
+warnings.filterwarnings("ignore", message="IProgress not found")   # tqdm without ipywidgets: plain bars
 
 import inspect
 from dataclasses import replace
 
 import torch
-import report  # imported before `%matplotlib inline`: it selects the Agg backend for its own figures
+import report
 from report import COLORS, LABELS, auc, verdict
 from ddpm.data import load_splits, to_float
 from ddpm.pretrain import make_config, pick_device

@@ -1,5 +1,4 @@
 """Every error a user can make ends with one line on stderr that says what to do, and exit code 2."""
-import os
 import subprocess
 import sys
 

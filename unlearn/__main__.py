@@ -11,7 +11,7 @@ import sys
 
 from ddpm.checkpoint import save_checkpoint
 from ddpm.data import load_splits
-from ddpm.errors import UserError
+from ddpm.errors import run_cli
 from ddpm.pretrain import load_ddpm, pick_device
 
 from .run import METHODS, config_dict, make_unlearn_config, unlearn
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--freeze-class-emb", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--seed", type=int)
     a = p.parse_args(argv)
-    try:
+    def body():
         cfg = make_unlearn_config(a.method, forget_class=a.forget_class, steps=a.steps, lr=a.lr,
                                   batch_size=a.batch_size, alpha=a.alpha, eta=a.eta,
                                   salun_fraction=a.salun_fraction, alt=a.alt, plateau=a.plateau,
@@ -52,13 +52,7 @@ def main(argv=None) -> int:
             print(f"warning: the {a.method} loss became NaN/inf after {hist['steps_done']} steps; "
                   f"kept the last finite weights. Lower --lr or --steps.", file=sys.stderr)
         print(f"saved {out} ({hist['steps_done']} steps, final loss {hist['loss'][-1]:.4f})")
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written; rerun the command", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(body, "nothing was written; rerun the command")
 
 
 if __name__ == "__main__":
