@@ -57,7 +57,10 @@ says what to look at, the code cells print what was measured.
     md(r"""
 **About the outputs.** The outputs saved in this notebook come from a real run (the
 `mnist5k-quick` preset, seed 0, forget class 0), not from the smoke mode described below.
-TIMING_NOTE
+The run behind them, on a 2-core CPU (no GPU): pre-training 6.4 min, Retrain 6.8 min and the
+judge 0.5 min (2 threads, idle machine), then `python reproduce.py --seeds 0` 40 min (1 thread, while
+seed 1 ran on the other core; the attacks took about 60 % of it). Executing this notebook on those
+cached stages took about a minute.
 
 Run it with the working directory at the repository root (`jupyter lab` started there, or
 `python scripts/make_notebook.py --execute`). Every expensive stage is cached under
