@@ -62,8 +62,7 @@ ABLATION = [   # in the order they are worth running; `--variants a,b` runs a su
             factor="class embedding frozen"),
     # the unlearning budget
     Variant("ga-100", "ga", dict(steps=100), factor="budget: 100 steps (default 130)"),
-    Variant("dimum-1000", "dimum", dict(steps=1000, plateau=False), auxes=("retain", "mixed"),
-            factor="budget: 1000 steps, no plateau stop"),
+    Variant("dimum-1000", "dimum", dict(steps=1000, plateau=False), factor="budget: 1000 steps, no plateau stop"),
     # DiMUM's alternative set
     Variant("dimum-blank", "dimum", dict(alt="pattern:blank"), factor="D_alt: blank image"),
     Variant("dimum-fixed32", "dimum", dict(alt="fixed:1:32"), factor="D_alt: 32 fixed images of digit 1"),

@@ -1,4 +1,5 @@
 """One exception for everything a user can fix: the CLIs print its message on one line and exit 2."""
+import sys
 
 
 class UserError(Exception):
@@ -11,7 +12,6 @@ class UserError(Exception):
 def run_cli(body, interrupted: str) -> int:
     """Run a command-line tool's body. A UserError or Ctrl-C becomes one line on stderr and an exit
     code (2, 130) instead of a traceback; `interrupted` says what is left on disk and what to do."""
-    import sys
     try:
         body()
     except UserError as e:

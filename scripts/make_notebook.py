@@ -60,7 +60,7 @@ says what to look at, the code cells print what was measured.
 The run behind them, on a 2-core CPU (no GPU): pre-training 6.4 min, Retrain 6.8 min and the
 judge 0.5 min (2 threads, idle machine), then `python reproduce.py --seeds 0` 40 min (1 thread, while
 seed 1 ran on the other core; the attacks took about 60 % of it). Executing this notebook on those
-cached stages took about a minute.
+cached stages took 25 s.
 
 Run it with the working directory at the repository root (`jupyter lab` started there, or
 `python scripts/make_notebook.py --execute`). Every expensive stage is cached under

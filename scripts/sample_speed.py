@@ -12,12 +12,13 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ddpm.errors import run_cli  # noqa: E402
 from ddpm.pretrain import load_ddpm  # noqa: E402
 from metrics.evaluate import SampleSettings, generate  # noqa: E402
-from metrics.judge import load_judge  # noqa: E402
+from metrics.judge import check_judge_matches, load_judge  # noqa: E402
 
 
-def main() -> None:
+def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default="runs/mnist5k-quick/ddpm.pt")
     p.add_argument("--judge", default="runs/mnist5k-quick/judge.pt")
@@ -25,8 +26,16 @@ def main() -> None:
     p.add_argument("--guidance", type=float, default=2.0)
     p.add_argument("--per-class", type=int, default=100)
     a = p.parse_args()
-    model, schedule = load_ddpm(a.ckpt)[:2]
-    judge, _ = load_judge(a.judge, torch.device("cpu"))
+
+    def body():
+        model, schedule, cfg, _ = load_ddpm(a.ckpt)
+        judge, jckpt = load_judge(a.judge)
+        check_judge_matches(jckpt, cfg.dataset, cfg.image_size, a.judge)
+        measure(model, schedule, judge, a)
+    return run_cli(body, "nothing was written; rerun the command")
+
+
+def measure(model, schedule, judge, a) -> None:
     labels = torch.arange(10).repeat_interleave(a.per_class)
     t0 = time.time()
     x = generate(model, schedule, labels, SampleSettings(steps=a.steps, guidance=a.guidance), seed=1)
@@ -38,4 +47,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
