@@ -1,11 +1,11 @@
 # Two commands do everything on a fresh machine (Python 3.11 with venv and pip):
-#   make demo   create .venv, install requirements.txt, run the main job (reproduce.py, mnist5k-quick)
+#   make demo   create .venv, install requirements.txt, run the quick pipeline from the shipped weights
 #   make test   create .venv, install requirements.txt, run the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test ablation smoke bench clean
+.PHONY: demo paper test notebook ablation smoke weights bench assignment clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,21 +13,42 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
+# One seed, every method, both attacks, from weights/ (no pre-training), with a lighter attack
+# (100 steps, forget_acc at 0/50/100, 20 samples a retained class) -> results/mnist5k-quick-demo/
 demo: $(VENV)/.installed
-	$(PY) reproduce.py
+	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-retain 20 --tag demo
+
+# The committed table: three seeds at the full setting -> results/mnist5k-quick/
+paper: $(VENV)/.installed
+	$(PY) reproduce.py --seeds 0 1 2
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
+notebook: $(VENV)/.installed
+	$(PY) -m pip install jupyterlab
+	$(VENV)/bin/jupyter lab experiments.ipynb
+
 ablation: $(VENV)/.installed
-	$(PY) reproduce.py --ablation --seeds 0
+	$(PY) reproduce.py --ablation --seeds 0 --eval-every 100
 
 smoke: $(VENV)/.installed
 	$(PY) reproduce.py --smoke --seeds 0
 
+# Retrain the shipped models with train.py (about 15 min on 2 CPU cores) and export them to weights/
+weights: $(VENV)/.installed
+	$(PY) train.py ddpm --preset mnist5k-quick
+	$(PY) train.py ddpm --preset mnist5k-quick --exclude-class 0
+	$(PY) train.py judge --dataset mnist5k --image-size 16
+	$(PY) scripts/ship_weights.py
+
 bench: $(VENV)/.installed
 	$(PY) -m pip install -r requirements-bench.txt
 	$(PY) bench.py --preset mnist5k-quick
+
+# A student copy with the unlearning losses, the DDIM step and the DiMRA loop to implement (docs/assignment.md)
+assignment: $(VENV)/.installed
+	$(PY) scripts/assignment.py make ../unlearning-assignment
 
 clean:
 	rm -rf runs/*-smoke results/*-smoke .pytest_cache

@@ -4,7 +4,7 @@ Two workloads, on identical inputs for both networks:
   train   one training step: forward + backward + Adam step of the DDPM loss (ddpm.diffusion.simple_loss,
           10% label dropout), batch --batch;
   sample  DDIM sampling with classifier-free guidance (ddpm.diffusion.ddim_sample, --ddim-steps steps,
-          guidance 2): --n labels, so every network call sees a batch of 2n.
+          guidance w of the mnist5k-quick preset): --n labels, so every network call sees a batch of 2n.
 diffusers' model is wrapped to look like ours (forward(x, t, c), .config, .null_class), so both run the
 very same loss and sampling loop. Repetitions of the contestants are interleaved (and their order
 alternated) so that background load hits them equally. Reported: median and [min, max] time, and the
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ddpm.diffusion import ddim_sample, simple_loss
-from ddpm.pretrain import build_model, make_config
+from ddpm.pretrain import DDPMConfig, build_model, make_config
 from ddpm.unet import UNetConfig, count_params
 
 # Defaults per preset and device: (train batch, sampled labels n, train reps, sample reps, warm-up).
@@ -86,10 +86,13 @@ def train_step(k: Contestant, schedule, x0, c, amp, seed):
     k.opt.step()
 
 
+GUIDANCE = DDPMConfig.guidance     # the project's default guidance scale
+
+
 def sample(k: Contestant, schedule, labels, steps, amp, seed):
     ctx = torch.inference_mode() if k.inference_mode else nullcontext()
     with ctx, amp():
-        return ddim_sample(k.net, schedule, labels, steps=steps, guidance=2.0,
+        return ddim_sample(k.net, schedule, labels, steps=steps, guidance=GUIDANCE,
                            generator=torch.Generator().manual_seed(seed))
 
 

@@ -1,24 +1,42 @@
 """Turn the per-stage results of reproduce.py into results/<preset>/: table.md, results.json, figures.
 
-Verdict of a row under an attack (DESIGN.md): compare its recovery curve with Retrain's under the
-same auxiliary set and budget, by the area under the curve (the mean forget_acc over the measured
-steps, step 0 included), averaged over seeds:
+Everything here takes plain data: `info` (a dict of the run's settings, see reproduce.Pipeline.info)
+and `rows` ({row name: {seed: row dict}}), so a notebook can call the same functions.
+
+Verdict of a row under an attack (docs/design.md): compare its recovery curve with Retrain's under
+the same auxiliary set and budget, by the area under the curve (the mean forget_acc over the
+measured steps, step 0 included), averaged over seeds:
     resists      AUC <= AUC_retrain + 0.05
     reversed     AUC >  AUC_retrain + max(0.05, 2 * sqrt(sd^2 + sd_retrain^2))   (clearly faster)
     partly       in between
+A model that diverged (NaN/inf) is never scored: its cells say so.
 """
 import json
 import os
-import platform
 import statistics
 
 import matplotlib.pyplot as plt   # picks the Agg backend by itself on a machine without a display
 import torch
 
-LABELS = {"pretrained": "Pre-trained", "retrain": "Retrain", "ga": "GA", "esd": "ESD", "salun": "SalUn",
-          "dimum": "DiMUM"}
-COLORS = {"pretrained": "tab:gray", "retrain": "black", "ga": "tab:red", "esd": "tab:orange",
-          "salun": "tab:purple", "dimum": "tab:green"}
+from unlearn import METHODS
+
+REFERENCES = {"pretrained": ("Pre-trained", "tab:gray"), "retrain": ("Retrain", "black")}
+FALLBACK_COLORS = ["tab:blue", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
+
+
+def label(name: str) -> str:
+    """A row's name in tables and figures: the method's LABEL, or the name itself."""
+    if name in REFERENCES:
+        return REFERENCES[name][0]
+    return getattr(METHODS.get(name), "LABEL", name)
+
+
+def color(name: str) -> str:
+    if name in REFERENCES:
+        return REFERENCES[name][1]
+    if hasattr(METHODS.get(name), "COLOR"):
+        return METHODS[name].COLOR
+    return FALLBACK_COLORS[sum(map(ord, name)) % len(FALLBACK_COLORS)]
 
 
 def mean_sd(xs):
@@ -44,30 +62,51 @@ def at_step(curve, step):
     return best
 
 
-def auc(curve):
+def auc(curve) -> float:
+    """Area under a recovery curve: the mean forget_acc over its measured steps, step 0 included."""
     return statistics.fmean(curve["forget_acc"])
 
 
-def verdict(rows, name, aux):
-    if name == "retrain" or f"dimra_{aux}" not in next(iter(rows[name].values())):
+def verdict(aucs: list, retrain_aucs: list, margin: float = 0.05) -> str:
+    """Compare a row's recovery-curve areas (one a seed) with Retrain's under the same attack.
+
+        resists   mean <= mean_retrain + margin
+        reversed  mean >  mean_retrain + max(margin, 2 * sqrt(sd^2 + sd_retrain^2))   (clearly faster)
+        partly    in between
+    """
+    (m, sd), (mr, sdr) = mean_sd(aucs), mean_sd(retrain_aucs)
+    if m is None or mr is None:
         return ""
-    mine = [auc(r[f"dimra_{aux}"]["curve"]) for r in rows[name].values()]
-    ref = [auc(r[f"dimra_{aux}"]["curve"]) for r in rows["retrain"].values()]
-    (m, sd), (mr, sdr) = mean_sd(mine), mean_sd(ref)
-    if m <= mr + 0.05:
+    if m <= mr + margin:
         return "resists"
-    return "reversed" if m > mr + max(0.05, 2 * (sd ** 2 + sdr ** 2) ** 0.5) else "partly"
+    return "reversed" if m > mr + max(margin, 2 * (sd ** 2 + sdr ** 2) ** 0.5) else "partly"
 
 
-def _settings(pipe) -> dict:
-    from unlearn.run import DEFAULTS
-    return {"preset": pipe.s.preset, "ddpm_config": pipe.cfg.to_dict(), "judge_config": vars(pipe.judge_cfg),
-            "judge_test_acc": pipe.judge_acc, "forget_class": pipe.f, "seeds": list(pipe.s.seeds),
-            "unlearn_defaults": DEFAULTS, "attack_steps": pipe.s.attack_steps, "eval_every": pipe.s.eval_every,
-            "pretrained_samples": pipe.pretrained_samples, "n_forget": pipe.s.n_forget, "n_retain_per_class": pipe.s.n_retain,
-            "sampler": f"DDIM eta=0, {pipe.sample.steps} steps, guidance w={pipe.sample.guidance}",
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-                       f"device {pipe.device}"}
+def attacked(rs: list, aux: str) -> list:
+    """The attack results under `aux` of the seeds whose model and attack did not diverge."""
+    return [r[f"dimra_{aux}"] for r in rs if f"dimra_{aux}" in r and "diverged" not in r[f"dimra_{aux}"]]
+
+
+def row_verdict(rows, name, aux):
+    """verdict() of row `name` under attack `aux`, from the per-seed rows of reproduce.py."""
+    if name == "retrain":
+        return ""
+    mine = [auc(a["curve"]) for a in attacked(list(rows[name].values()), aux)]
+    ref = [auc(a["curve"]) for a in attacked(list(rows["retrain"].values()), aux)]
+    return verdict(mine, ref) if mine and ref else ""
+
+
+def check_same_settings(rows, name, aux) -> None:
+    """A column holds one setting: refuse to put attacks run with different settings side by side."""
+    settings = {json.dumps({k: v for k, v in a["attack"].items() if k != "seed"}, sort_keys=True)
+                for a in attacked(list(rows[name].values()), aux)}
+    if len(settings) > 1:
+        raise ValueError(f"row {name!r}, DiMRA-{aux}: seeds were attacked with different settings {settings}")
+
+
+def diverged_note(rs: list, seeds: list) -> str:
+    bad = [str(seed) for seed, r in zip(seeds, rs) if "diverged" in r]
+    return f" (diverged on seed {', '.join(bad)})" if bad else ""
 
 
 def recorded_minutes(rows) -> dict:
@@ -81,79 +120,93 @@ def recorded_minutes(rows) -> dict:
     return {k: v / 60 for k, v in total.items()}
 
 
-def header(pipe, seconds, argv, title, rows):
-    s = pipe.s
+def header(info, seconds, argv, title, rows):
     rec = recorded_minutes(rows)
-    return [f"# {title}: {s.preset}, forget class {pipe.f}", "",
+    smp, env = info["sampler"], info["environment"]
+    return [f"# {title}: {info['preset']}, forget class {info['forget_class']}", "",
             f"Command: `python reproduce.py {argv}`  ",
             f"Wall clock: {seconds / 60:.1f} min for this invocation, which reused the stages that earlier "
             f"invocations had finished. Time recorded in the stages: unlearning {rec['unlearning']:.0f} min, "
             f"evaluation {rec['evaluation']:.0f} min, attacks {rec['attacks']:.0f} min (summed over rows and "
             f"seeds; pre-training and Retrain not included).  ",
-            f"Seeds: {', '.join(map(str, s.seeds))}. The pre-trained and Retrain models are trained once "
+            f"Environment: torch {env['torch']}, {env['threads']} thread(s), device {env['device']}, "
+            f"{env['machine']} (the same seed gives the same numbers with the same torch, thread count and device).  ",
+            f"Seeds: {', '.join(map(str, info['seeds']))}. The pre-trained and Retrain models are trained once "
             f"(seed 0) and shared by the seeds; the seeds vary unlearning, the attack and sampling.  ",
-            f"Judge: test accuracy {pipe.judge_acc:.4f} on the real test split. Sampler: DDIM (eta = 0), "
-            f"{pipe.sample.steps} steps, guidance w = {pipe.sample.guidance}. forget_acc: {s.n_forget} samples "
-            f"of class {pipe.f}; retain_acc and cFID: {s.n_retain} samples of each retained class "
-            f"(cFID = Frechet distance of the judge's penultimate features to the real test images of "
-            f"the retained classes, not Inception FID).  ",
-            f"Pre-trained model: the judge classifies {pipe.pretrained_samples['accuracy']:.1%} of its samples "
-            f"correctly ({pipe.pretrained_samples['n_per_class']} a class; grid: pretrained.png).", ""]
+            f"Judge: test accuracy {info['judge_test_acc']:.4f} on the real test split. Sampler: DDIM (eta = 0), "
+            f"{smp['steps']} steps, guidance w = {smp['guidance']}. forget_acc: {info['n_forget']} samples "
+            f"of class {info['forget_class']}; retain_acc and cFID: {info['n_retain_per_class']} samples of each "
+            f"retained class (cFID = Frechet distance of the judge's penultimate features to the real test "
+            f"images of the retained classes, not Inception FID).  ",
+            f"Pre-trained model: the judge classifies {info['pretrained_samples']['accuracy']:.1%} of its samples "
+            f"correctly ({info['pretrained_samples']['n_per_class']} a class; grid: pretrained.png).", ""]
 
 
-def write_main(pipe, rows, variants, seconds, argv):
-    os.makedirs(pipe.results, exist_ok=True)
-    steps = pipe.s.attack_steps
+def write_main(info, rows, names, seconds, argv):
+    """table.md, results.json and the figures of the headline table; `names` are the rows in order."""
+    out = info["results_dir"]
+    os.makedirs(out, exist_ok=True)
+    steps = info["attack"]["steps"]
     mid = 100 if steps >= 100 else steps
-    lines = header(pipe, seconds, argv, "DiMRA vs. unlearning", rows)
+    seeds = info["seeds"]
+    lines = header(info, seconds, argv, "DiMRA vs. unlearning", rows)
     lines += [f"| model | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | verdict | "
               f"DiMRA-mixed @{mid} / @{steps} | verdict | retain_acc | cFID (retained) | "
               f"‖θ−θ₀‖ after unlearning / after DiMRA-retain |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for v in variants:
-        rs = list(rows[v.name].values())
-        cells = [LABELS.get(v.name, v.name), fmt([r["forget_acc"] for r in rs])]
+    for name in names:
+        rs = [rows[name][seed] for seed in seeds]
+        if all("diverged" in r for r in rs):
+            lines.append(f"| {label(name)} | diverged: {rs[0]['diverged']} | — | | — | | — | — | "
+                         f"{fmt([r['distance'] for r in rs])} / — |")
+            continue
+        ok = [r for r in rs if "diverged" not in r]
+        cells = [label(name) + diverged_note(rs, seeds), fmt([r["forget_acc"] for r in ok])]
         for aux in ("retain", "mixed"):
-            if f"dimra_{aux}" not in rs[0]:
+            if not any(f"dimra_{aux}" in r for r in ok):
                 cells += ["—", ""]
                 continue
-            cs = [r[f"dimra_{aux}"]["curve"] for r in rs]
-            cells += [f"{fmt([at_step(c, mid) for c in cs])} / {fmt([at_step(c, steps) for c in cs])}",
-                      verdict(rows, v.name, aux)]
-        cells += [fmt([r["retain_acc"] for r in rs]), fmt([r["cfid"] for r in rs], 1),
-                  f"{fmt([r['distance'] for r in rs])} / "
-                  f"{fmt([r['dimra_retain']['distance'] for r in rs]) if 'dimra_retain' in rs[0] else '—'}"]
+            check_same_settings(rows, name, aux)
+            cs = [a["curve"] for a in attacked(ok, aux)]
+            n_bad = len([r for r in ok if f"dimra_{aux}" in r]) - len(cs)
+            note = f" (attack diverged on {n_bad} seed(s))" if n_bad else ""
+            cells += [f"{fmt([at_step(c, mid) for c in cs])} / {fmt([at_step(c, steps) for c in cs])}{note}",
+                      row_verdict(rows, name, aux)]
+        after = [a["distance"] for a in attacked(ok, "retain")]
+        cells += [fmt([r["retain_acc"] for r in ok]), fmt([r["cfid"] for r in ok], 1),
+                  f"{fmt([r['distance'] for r in ok])} / {fmt(after) if after else '—'}"]
         lines.append("| " + " | ".join(cells) + " |")
-    n_mixed = next(iter(rows["retrain"].values()))["dimra_mixed"]
-    lines += ["", f"DiMRA: lr {n_mixed['attack']['lr']}, batch {n_mixed['attack']['batch_size']}, "
-              f"{steps} steps, label dropout {n_mixed['attack']['p_uncond']}; 'retain' = {next(iter(rows['retrain'].values()))['dimra_retain']['n_aux']} held-out "
-              f"images of the other classes (none of class {pipe.f}); 'mixed' = the same plus "
-              f"{n_mixed['n_aux_forget']} held-out images of class {pipe.f} ({n_mixed['n_aux']} in all). "
-              f"Values are mean ± sd over seeds. Unlearning settings: see results.json 'settings'.", ""]
-    with open(os.path.join(pipe.results, "table.md"), "w") as f:
+    ref = rows["retrain"][seeds[0]]
+    a = info["attack"]
+    lines += ["", f"DiMRA: lr {a['lr']}, batch {a['batch_size']}, {steps} steps, label dropout {a['p_uncond']}; "
+              f"'retain' = {ref['dimra_retain']['n_aux']} held-out images of the other classes (none of class "
+              f"{info['forget_class']}); 'mixed' = the same plus {ref['dimra_mixed']['n_aux_forget']} held-out "
+              f"images of class {info['forget_class']} ({ref['dimra_mixed']['n_aux']} in all). Values are "
+              f"mean ± sd over seeds. Unlearning settings: results.json, each row's 'unlearn_config'.", ""]
+    with open(os.path.join(out, "table.md"), "w") as f:
         f.write("\n".join(lines))
-    data = {"settings": _settings(pipe), "stage_seconds": pipe.timing, "wall_seconds": seconds,
+    data = {"settings": info, "wall_seconds": seconds,
             "rows": {k: {str(s): r for s, r in v.items()} for k, v in rows.items()}}
-    with open(os.path.join(pipe.results, "results.json"), "w") as f:
+    with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(data, f, indent=1)
-    plot_recovery(rows, [v.name for v in variants], os.path.join(pipe.results, "recovery.png"), pipe.f)
-    plot_losses(rows, [v.name for v in variants], os.path.join(pipe.results, "unlearn_loss.png"))
-    plot_forget_samples(pipe, [v.name for v in variants], os.path.join(pipe.results, "forget_samples.png"))
+    plot_recovery(rows, names, os.path.join(out, "recovery.png"), info["forget_class"])
+    plot_losses(rows, names, os.path.join(out, "unlearn_loss.png"))
+    plot_forget_samples(os.path.join(out, "grids", f"seed{seeds[0]}"), names, os.path.join(out, "forget_samples.png"),
+                        info["forget_class"], info["image_size"], seeds[0])
 
 
-def plot_forget_samples(pipe, names, path):
-    """Row 1 of each saved grid (10 samples of class f, first seed): after unlearning and after each attack."""
-    folder = os.path.join(pipe.results, "grids", f"seed{pipe.s.seeds[0]}")
+def plot_forget_samples(grid_folder, names, path, f, image_size, seed):
+    """Row 1 of each saved grid (10 samples of class f): after unlearning and after each attack."""
     stages = [("unlearned", "after unlearning"), ("dimra-retain", "after DiMRA-retain"),
               ("dimra-mixed", "after DiMRA-mixed")]
-    size = pipe.cfg.image_size + 2      # one image and its 1 px padding on each side
+    size = image_size + 2      # one image and its 1 px padding on each side
     fig, axes = plt.subplots(len(names), 3, figsize=(9, 0.75 * len(names) + 0.6), squeeze=False)
     for i, name in enumerate(names):
         for j, (stage, title) in enumerate(stages):
             ax = axes[i][j]
             ax.set_xticks([])
             ax.set_yticks([])
-            file = os.path.join(folder, f"{name}-{stage}.png")
+            file = os.path.join(grid_folder, f"{name}-{stage}.png")
             if os.path.exists(file):
                 ax.imshow(plt.imread(file)[:size], cmap="gray")
             else:
@@ -161,81 +214,93 @@ def plot_forget_samples(pipe, names, path):
             if i == 0:
                 ax.set_title(title)
             if j == 0:
-                ax.set_ylabel(LABELS.get(name, name), rotation=0, ha="right", va="center")
-    fig.suptitle(f"Samples of the forgotten class {pipe.f} (seed {pipe.s.seeds[0]})")
+                ax.set_ylabel(label(name), rotation=0, ha="right", va="center")
+    fig.suptitle(f"Samples of the forgotten class {f} (seed {seed})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def plot_recovery(rows, names, path, f):
+    """forget_acc along each attack, mean ± sd over the seeds, one panel per threat model."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    n_seeds = 1
     for ax, aux in zip(axes, ("retain", "mixed")):
         for name in names:
-            rs = list(rows[name].values())
-            if f"dimra_{aux}" not in rs[0]:
+            runs = attacked(list(rows[name].values()), aux)
+            if not runs:
                 continue
-            steps = rs[0][f"dimra_{aux}"]["curve"]["step"]
-            accs = torch.tensor([r[f"dimra_{aux}"]["curve"]["forget_acc"] for r in rs])
-            m, sd = accs.mean(0), (accs.std(0) if len(rs) > 1 else torch.zeros(len(steps)))
-            ls = "--" if name in ("retrain", "pretrained") else "-"
-            ax.plot(steps, m, ls, marker="o", ms=3, color=COLORS.get(name), label=LABELS.get(name, name))
-            ax.fill_between(steps, m - sd, m + sd, color=COLORS.get(name), alpha=0.15)
+            n_seeds = max(n_seeds, len(runs))
+            steps = runs[0]["curve"]["step"]
+            accs = torch.tensor([r["curve"]["forget_acc"] for r in runs])
+            m, sd = accs.mean(0), (accs.std(0) if len(runs) > 1 else torch.zeros(len(steps)))
+            ls = "--" if name in REFERENCES else "-"
+            ax.plot(steps, m, ls, marker="o", ms=3, color=color(name), label=label(name))
+            ax.fill_between(steps, m - sd, m + sd, color=color(name), alpha=0.15)
         ax.set_title(f"DiMRA-{aux}: " + ("no image of class %d in D_aux" % f if aux == "retain"
                                           else "D_aux includes class %d" % f))
         ax.set_xlabel("attack step")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"forget_acc (judge accuracy on class-{f} samples)")
     axes[1].legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"Recovery of the forgotten class under DiMRA (mean ± sd over {len(rs)} seed(s))")
+    fig.suptitle(f"Recovery of the forgotten class under DiMRA (mean ± sd over {n_seeds} seed(s))")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def plot_losses(rows, names, path):
-    methods = [n for n in names if "unlearn_loss" in next(iter(rows[n].values()))]
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.2), squeeze=False)
+    """The unlearning loss of every method and seed: does it converge (DiMUM) or not (GA, ESD, SalUn)?"""
+    methods = [n for n in names if any("unlearn_loss" in r for r in rows[n].values())]
+    fig, axes = plt.subplots(1, max(len(methods), 1), figsize=(3.2 * max(len(methods), 1), 3.2), squeeze=False)
     for ax, name in zip(axes[0], methods):
         for seed, r in rows[name].items():
-            ax.plot(r["unlearn_loss"], color=COLORS.get(name), alpha=0.6, lw=0.8, label=f"seed {seed}")
-        ax.set_title(f"{LABELS.get(name, name)} unlearning loss")
+            ax.plot(r["unlearn_loss"], color=color(name), alpha=0.6, lw=0.8, label=f"seed {seed}")
+        ax.set_title(f"{label(name)} unlearning loss")
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("loss")
-    axes[0][-1].legend(fontsize=7)
+    if methods:
+        axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_ablation(pipe, rows, variants, seconds, argv):
-    os.makedirs(pipe.results, exist_ok=True)
-    steps = pipe.s.attack_steps
+def write_ablation(info, rows, variants, seconds, argv):
+    """ablation.md / ablation.json: one seed, each variant beside the headline rows; `variants` is a
+    list of (name, what it varies)."""
+    out = info["results_dir"]
+    os.makedirs(out, exist_ok=True)
+    steps = info["attack"]["steps"]
     mid = 100 if steps >= 100 else steps
-    lines = header(pipe, seconds, argv, "Ablation (one seed)", rows)
+    lines = header(info, seconds, argv, "Ablation (one seed)", rows)
     lines += [f"| variant | factor | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | "
               f"DiMRA-mixed @{mid} / @{steps} | retain_acc | cFID | ‖θ−θ₀‖ |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    base = [("pretrained", "reference"), ("retrain", "reference"), ("ga", "headline"), ("esd", "headline"),
-            ("salun", "headline"), ("dimum", "headline")]
-    for name, factor in base + [(v.name, v.factor) for v in variants]:
+    base = [("pretrained", "reference"), ("retrain", "reference")] + [(m, "headline") for m in METHODS]
+    for name, factor in base + list(variants):
         r = next(iter(rows[name].values()))
+        if "diverged" in r:
+            lines.append(f"| {name} | {factor} | diverged: {r['diverged']} | — | — | — | — | {r['distance']:.2f} |")
+            continue
         cells = [name, factor, f"{r['forget_acc']:.2f}"]
         for aux in ("retain", "mixed"):
             c = r.get(f"dimra_{aux}")
             if c is None:
                 cells.append("—")
+            elif "diverged" in c:
+                cells.append("attack diverged")
             else:
                 share = c["n_aux_forget"] / c["n_aux"]
                 extra = f" (f share {share:.0%})" if aux == "mixed" else ""
                 cells.append(f"{at_step(c['curve'], mid):.2f} / {at_step(c['curve'], steps):.2f}{extra}")
         cells += [f"{r['retain_acc']:.2f}", f"{r['cfid']:.1f}", f"{r['distance']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Each variant changes one setting of its headline method (unlearn/run.py DEFAULTS) or of "
-              "the attack (attack/dimra.py DiMRAConfig); '—': that attack was not run for the variant.", ""]
-    with open(os.path.join(pipe.results, "ablation.md"), "w") as f:
+    lines += ["", "Each variant changes one setting of its headline method (its Settings in unlearn/<method>.py) "
+              "or of the attack (attack/dimra.py DiMRAConfig); '—': that attack was not run for the variant.", ""]
+    with open(os.path.join(out, "ablation.md"), "w") as f:
         f.write("\n".join(lines))
-    with open(os.path.join(pipe.results, "ablation.json"), "w") as f:
-        json.dump({"settings": _settings(pipe), "wall_seconds": seconds,
+    with open(os.path.join(out, "ablation.json"), "w") as f:
+        json.dump({"settings": info, "wall_seconds": seconds,
                    "rows": {k: {str(s): r for s, r in v.items()} for k, v in rows.items()}}, f, indent=1)

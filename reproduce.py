@@ -1,36 +1,53 @@
 """The main job: pre-train -> unlearn one class with every method -> attack with DiMRA -> table + figures.
 
     python reproduce.py                              # mnist5k-quick, seeds 0 1 2, forget class 0
+    python reproduce.py --seeds 0 --methods ga,dimum # one seed, two methods
     python reproduce.py --ablation                   # the ablation table (one seed)
     python reproduce.py --preset mnist --seeds 0     # on a GPU (downloads MNIST once)
-    python reproduce.py --smoke                      # tiny step counts: checks the pipeline runs
+    python reproduce.py --smoke                      # tiny sizes: checks the pipeline runs
 
-Every stage writes its result under runs/<preset>/ when it finishes; a rerun (after a crash or
-Ctrl-C) reuses finished stages and continues. --fresh redoes them. Results go to
-results/<preset>/ (results/<preset>-smoke/ with --smoke): table.md, results.json, figures.
-The pre-trained and Retrain models are trained once (seed 0) and shared by all seeds; the seeds
-vary unlearning, the attack and sampling.
+Every stage (unlearning, evaluation, each attack) stores its result under runs/<preset>/ together
+with a key: a hash of everything it was computed from (its settings, the weights of the models it
+reads, the data split, the judge). A rerun reuses a stage only when the key still matches, so
+changing a setting or replacing a model reruns exactly the stages that depend on it; after a
+crash or Ctrl-C a rerun continues. --fresh redoes every stage. Results go to results/<preset>/
+(results/<preset>-smoke/ with --smoke): table.md, results.json, figures. The pre-trained and
+Retrain models are trained once (seed 0) and shared by all seeds; the seeds vary unlearning, the
+attack and sampling.
 """
 import argparse
+import hashlib
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from attack.dimra import DiMRAConfig, dimra
-from ddpm.data import attack_set, check_class, load_splits, save_grid
-from ddpm.errors import run_cli
+from attack.dimra import DiMRAConfig, attack_set, dimra
+from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, shipped_config, weights_hash, write_json
+from ddpm.data import check_class, load_splits, save_grid
+from ddpm.errors import UserError, run_cli
 from ddpm.pretrain import PRESETS, load_ddpm, make_config, pick_device, pretrain
-from metrics.evaluate import SampleSettings, forget_acc, generate, param_distance, retain_metrics
-from metrics.judge import JudgeConfig, check_judge_matches, load_judge, train_judge
-from unlearn.run import config_dict, make_unlearn_config, unlearn
+from metrics.evaluate import (N_FORGET, N_RETAIN_PER_CLASS, NonFiniteSamples, SampleSettings, forget_acc,
+                              generate, judge_accuracy, param_distance, retain_metrics)
+from metrics.judge import JudgeConfig, check_judge_matches, default_judge_path, load_judge, train_judge
+from unlearn import METHODS
+from unlearn.run import make_settings, settings_dict, unlearn
 
 # Judge settings per data set (the CIFAR-10 judge is wider; it needs a GPU to train in minutes).
 JUDGES = {"mnist5k": dict(epochs=15), "mnist": dict(epochs=6, width=32),
           "cifar10": dict(epochs=40, width=96, feature_dim=256)}
+
+# --smoke: tiny sizes everywhere, to check that every stage runs (the one place these live).
+SMOKE = {"ddpm": dict(steps=30, batch_size=16, sample_every=10 ** 9, ckpt_every=10, ch=16, ch_mult=(1, 2),
+                      groups=8, num_res_blocks=1, ddim_steps=5),
+         "judge": dict(epochs=1, width=8, feature_dim=16),
+         "unlearn_steps": 5, "n_forget": 10, "n_retain": 4, "attack_steps": 4, "eval_every": 2,
+         "pretrained_per_class": 10}
+PRETRAINED_PER_CLASS = 100       # samples per class of the pre-trained model's accuracy check
+WEIGHTS = "weights"              # shipped weights: <preset>-ddpm, <preset>-ddpm-retrain<f>, judge-<data>-<px>
 
 
 @dataclass
@@ -44,8 +61,11 @@ class Variant:
     factor: str = ""                        # what an ablation row varies
 
 
-MAIN = [Variant("pretrained", None, auxes=()), Variant("retrain", "retrain"),
-        Variant("ga", "ga"), Variant("esd", "esd"), Variant("salun", "salun"), Variant("dimum", "dimum")]
+def main_variants(methods=None) -> list[Variant]:
+    """The headline rows: the references, then every registered method (or the chosen ones)."""
+    names = list(METHODS) if methods is None else list(methods)
+    return [Variant("pretrained", None, auxes=()), Variant("retrain", "retrain")] + [Variant(m, m) for m in names]
+
 
 ABLATION = [   # in the order they are worth running; `--variants a,b` runs a subset
     # the retain term during unlearning (alpha = 0 -> 1); GA+retain as in NegGrad+, with the budget it needs
@@ -74,53 +94,59 @@ class Settings:
     preset: str = "mnist5k-quick"
     seeds: tuple = (0, 1, 2)
     forget_class: int = 0
-    attack_steps: int = 300
-    eval_every: int = 50
-    n_forget: int = 100            # samples per forget_acc
-    n_retain: int = 50             # samples per retained class (retain_acc, cFID)
+    attack_steps: int | None = None    # None: DiMRAConfig's default (SMOKE's with --smoke)
+    eval_every: int | None = None      # None: DiMRAConfig's default (SMOKE's with --smoke)
+    n_forget: int | None = None        # None: metrics.evaluate.N_FORGET (SMOKE's with --smoke)
+    n_retain: int | None = None        # None: metrics.evaluate.N_RETAIN_PER_CLASS (SMOKE's with --smoke)
     smoke: bool = False
-    fresh: bool = False
-    progress: bool = True          # tqdm bars
+    fresh: bool = False                # redo every stage, pre-training included
+    from_scratch: bool = False         # train the pre-trained, Retrain and judge models instead of using weights/
+    tag: str = ""                      # runs/<preset>-<tag>/ and results/<preset>-<tag>/ (--smoke: 'smoke')
+    progress: bool = True              # tqdm bars
 
     def __post_init__(self):
-        if self.smoke:                 # tiny sizes everywhere: checks that every stage runs
-            self.n_forget, self.n_retain, self.attack_steps, self.eval_every = 10, 4, 4, 2
+        """Fill what was not given from the one home of each default, then refuse bad values."""
+        pick = lambda given, smoke_key, default: given if given is not None else (  # noqa: E731
+            SMOKE[smoke_key] if self.smoke else default)
+        self.attack_steps = pick(self.attack_steps, "attack_steps", DiMRAConfig.steps)
+        self.eval_every = pick(self.eval_every, "eval_every", DiMRAConfig.eval_every)
+        self.n_forget = pick(self.n_forget, "n_forget", N_FORGET)
+        self.n_retain = pick(self.n_retain, "n_retain", N_RETAIN_PER_CLASS)
+        check_class(self.forget_class)
+        if self.tag and not self.tag.replace("-", "").replace("_", "").isalnum():
+            raise UserError(f"--tag {self.tag!r}: use letters, digits, - and _ only")
+        if not self.seeds or min(self.seeds) < 0:
+            raise UserError(f"--seeds {' '.join(map(str, self.seeds))}: give one or more seeds >= 0")
+        for name in ("attack_steps", "eval_every", "n_forget", "n_retain"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)} must be at least 1")
 
 
-def write_json(obj, path: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(path + ".tmp", path)
+def fingerprint(inputs: dict) -> str:
+    """The key of a stage: sha256 of its inputs (settings and the hashes of what it reads)."""
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def stage(path: str, fresh: bool, fn):
-    """Run fn() unless its result is already at `path` (and --fresh is not set); store it there."""
-    if os.path.exists(path) and not fresh:
-        with open(path) as f:
-            return json.load(f)
-    result = fn()
-    write_json(result, path)
-    return result
+def environment(device) -> dict:
+    """What 'same seed, same numbers' also depends on: recorded with every stage."""
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device)}
 
 
 class Pipeline:
     def __init__(self, s: Settings, device: torch.device):
         self.s, self.device = s, device
-        smoke = dict(steps=30, batch_size=16, sample_every=10 ** 9, ckpt_every=10, ch=16, ch_mult=(1, 2), groups=8,
-                     num_res_blocks=1) if s.smoke else {}
-        self.cfg = make_config(s.preset, **smoke)
-        tag = s.preset + ("-smoke" if s.smoke else "")
+        self.cfg = make_config(s.preset, **(SMOKE["ddpm"] if s.smoke else {}))
+        tag = s.preset + (f"-{s.tag}" if s.tag else "-smoke" if s.smoke else "")
         self.runs, self.results = os.path.join("runs", tag), os.path.join("results", tag)
         jc = dict(JUDGES[self.cfg.dataset], dataset=self.cfg.dataset, image_size=self.cfg.image_size,
-                  data_root=self.cfg.data_root)
-        if s.smoke:
-            jc.update(epochs=1, width=8, feature_dim=16)
+                  data_root=self.cfg.data_root, **(SMOKE["judge"] if s.smoke else {}))
         self.judge_cfg = JudgeConfig(**jc)
-        self.sample = SampleSettings(steps=5 if s.smoke else self.cfg.ddim_steps, guidance=self.cfg.guidance)
-        self.splits = load_splits(self.cfg.dataset, self.cfg.data_root, self.cfg.image_size)
-        self.f = check_class(s.forget_class)
+        self.judge_path = default_judge_path(self.judge_cfg, root=self.runs if s.smoke else "runs")
+        self.sample = SampleSettings.of(self.cfg)
+        self.f = s.forget_class
         self.timing = {}
+        for folder in (self.runs, self.results):
+            check_writable(os.path.join(folder, "x"))
 
     # ------------------------------------------------------------------ shared models
     def _timed(self, key, fn):
@@ -129,43 +155,86 @@ class Pipeline:
         self.timing[key] = self.timing.get(key, 0.0) + time.time() - t0
         return out
 
+    def cached(self, path: str, inputs: dict, fn):
+        """fn()'s result, reused from `path` when that file was computed from the same inputs."""
+        key = fingerprint(inputs)
+        if os.path.exists(path) and not self.s.fresh:
+            try:
+                with open(path) as f:
+                    saved = json.load(f)
+            except (OSError, ValueError):
+                raise UserError(f"cached stage {path} is damaged: delete it, or rerun with --fresh") from None
+            if saved.get("key") == key:
+                return saved["result"]
+        result = fn()
+        write_json({"key": key, "inputs": inputs, "environment": environment(self.device), "result": result}, path)
+        return result
+
+    def shipped(self, name: str, config: dict) -> str | None:
+        """weights/<name>.safetensors when it was trained with exactly `config` (and may be used)."""
+        path = os.path.join(WEIGHTS, name + ".safetensors")
+        if self.s.smoke or self.s.fresh or self.s.from_scratch or not os.path.exists(path):
+            return None
+        return path if shipped_config(path) == json.loads(json.dumps(config)) else None
+
+    def base_model_path(self, c, name: str) -> str:
+        """The pre-trained (or Retrain) model: trained here (runs/<preset>/<name>.pt, resumed if a
+        run was interrupted), or else the shipped weights when they match its config, or else train it."""
+        path = os.path.join(self.runs, name + ".pt")
+        if self.s.fresh and os.path.exists(path):
+            os.remove(path)
+        if not os.path.exists(path):
+            shipped = self.shipped(f"{self.s.preset}-{name}", c.to_dict())
+            if shipped:
+                return shipped
+        self._timed("pretrain" if c.exclude_class is None else "retrain",
+                    lambda: pretrain(c, path, resume=True, device=self.device, progress=self.s.progress))
+        return path
+
     def prepare(self):
         s, cfg = self.s, self.cfg
-        self.ddpm_path = os.path.join(self.runs, "ddpm.pt")
-        self.retrain_path = os.path.join(self.runs, f"ddpm-retrain{self.f}.pt")
-        judge_path = os.path.join(self.runs, "judge.pt")
-        for path, c in ((self.ddpm_path, cfg), (self.retrain_path, replace(cfg, exclude_class=self.f))):
-            if s.fresh and os.path.exists(path):
-                os.remove(path)
-            self._timed("pretrain" if c.exclude_class is None else "retrain",
-                        lambda: pretrain(c, path, resume=True, device=self.device, progress=s.progress))
-        if s.fresh or not os.path.exists(judge_path):
-            self._timed("judge", lambda: train_judge(self.judge_cfg, judge_path, device=self.device,
+        self.splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
+        self.data_ids = {k: v.fingerprint() for k, v in self.splits.items()}
+        self.ddpm_path = self.base_model_path(cfg, "ddpm")
+        self.retrain_path = self.base_model_path(replace(cfg, exclude_class=self.f), f"ddpm-retrain{self.f}")
+        saved = None
+        if os.path.exists(self.judge_path) and not s.fresh:
+            saved = load_checkpoint(self.judge_path, kind="judge")["config"]
+            if saved != asdict(self.judge_cfg):
+                print(f"note: {self.judge_path} was trained with other settings; training the judge again",
+                      file=sys.stderr)
+        elif not os.path.exists(self.judge_path):
+            shipped = self.shipped(os.path.splitext(os.path.basename(self.judge_path))[0], asdict(self.judge_cfg))
+            if shipped:
+                self.judge_path, saved = shipped, asdict(self.judge_cfg)
+        if saved != asdict(self.judge_cfg):
+            self._timed("judge", lambda: train_judge(self.judge_cfg, self.judge_path, device=self.device,
                                                         progress=s.progress))
-        self.judge, jckpt = load_judge(judge_path, self.device)
-        check_judge_matches(jckpt, cfg.dataset, cfg.image_size, judge_path)
+        self.judge, jckpt = load_judge(self.judge_path, self.device)
+        check_judge_matches(jckpt, cfg.dataset, cfg.image_size, self.judge_path)
         self.judge_acc = jckpt["test_acc"]
-        self.theta0 = {k: v.clone() for k, v in load_ddpm(self.ddpm_path)[0].state_dict().items()}
-        self.pretrained_samples = stage(os.path.join(self.runs, "pretrained-samples.json"), s.fresh,
-                                        self.sample_all_classes)
+        self.judge_id = weights_hash(jckpt["model"])
+        model = load_ddpm(self.ddpm_path)[0]
+        self.theta0 = {k: v.clone() for k, v in model.state_dict().items()}
+        self.model_ids = {None: weights_hash(self.theta0),
+                          "retrain": weights_hash(load_ddpm(self.retrain_path)[0].state_dict())}
+        n = SMOKE["pretrained_per_class"] if s.smoke else PRETRAINED_PER_CLASS
+        self.pretrained_samples = self.cached(
+            os.path.join(self.runs, "pretrained-samples.json"),
+            {"model": self.model_ids[None], "judge": self.judge_id, "sample": asdict(self.sample), "n": n},
+            lambda: self.sample_all_classes(n))
 
-    def sample_all_classes(self) -> dict:
+    def sample_all_classes(self, n: int) -> dict:
         """The pre-trained model's samples of every class: a grid, and the judge's accuracy on them."""
         model, schedule = load_ddpm(self.ddpm_path, self.device)[:2]
-        n = 10 if self.s.smoke else 100
         labels = torch.arange(10).repeat_interleave(n)
         t0 = time.time()
         x = generate(model, schedule, labels, self.sample, seed=0)
         seconds = time.time() - t0
-        pred = torch.cat([self.judge(x[i:i + 500].to(self.device)).argmax(1).cpu() for i in range(0, len(x), 500)])
-        per_class = [(pred[labels == k] == k).float().mean().item() for k in range(10)]
+        per_class = [judge_accuracy(self.judge, x[labels == k], labels[labels == k]) for k in range(10)]
         save_grid(x.view(10, n, *x.shape[1:])[:, :10].flatten(0, 1), os.path.join(self.results, "pretrained.png"))
-        return {"accuracy": (pred == labels).float().mean().item(), "per_class": per_class,
+        return {"accuracy": judge_accuracy(self.judge, x, labels), "per_class": per_class,
                 "n_per_class": n, "sampling_images_per_second": len(x) / seconds}
-
-    def base_model(self, v: Variant):
-        path = self.retrain_path if v.method == "retrain" else self.ddpm_path
-        return load_ddpm(path, self.device)[:2]      # EMA weights
 
     # ------------------------------------------------------------------ one row, one seed
     def folder(self, seed: int) -> str:
@@ -173,73 +242,116 @@ class Pipeline:
 
     @staticmethod
     def key(v: Variant) -> str:
-        """Stages are keyed by what they compute, so variants that share a model share its stages:
-        'ga-share1%' reuses the 'ga' model and evaluation, and only adds its own attack."""
+        """File names: variants that share a model share its files ('dimum-share1%' reuses the
+        'dimum' model and evaluation, and only adds its own attack)."""
         return v.name if v.unlearn else (v.method or "pretrained")
+
+    def settings(self, v: Variant, seed: int):
+        """The unlearning settings of a row (None for the pre-trained and Retrain rows)."""
+        if v.method in (None, "retrain"):
+            return None
+        s = make_settings(v.method, forget_class=self.f, seed=seed, **v.unlearn)
+        return replace(s, steps=min(s.steps, SMOKE["unlearn_steps"])) if self.s.smoke else s
+
+    def model_inputs(self, v: Variant, seed: int) -> dict:
+        """What a row's model is computed from; its fingerprint is the model's identity."""
+        us = self.settings(v, seed)
+        if us is None:
+            return {"weights": self.model_ids[v.method]}
+        return {"base": self.model_ids[None], "train": self.data_ids["train"], "unlearn": settings_dict(v.method, us)}
 
     def unlearned_model(self, v: Variant, seed: int):
         """(model, schedule, loss history) of a row: the pre-trained or Retrain model (EMA weights),
-        or the pre-trained model after v's unlearning with this seed (cached in <folder>/<key>.pt)."""
-        s, model_path = self.s, os.path.join(self.folder(seed), f"{self.key(v)}.pt")
-        model, schedule = self.base_model(v)
-        hist = None
-        if v.method not in (None, "retrain"):
-            if os.path.exists(model_path) and not s.fresh:
-                saved = torch.load(model_path, weights_only=True)
+        or the pre-trained model after v's unlearning with this seed (cached in <folder>/<key>.pt,
+        a checkpoint of kind 'unlearned' that `python -m attack` reads)."""
+        path = self.retrain_path if v.method == "retrain" else self.ddpm_path
+        model, schedule = load_ddpm(path, self.device)[:2]
+        us = self.settings(v, seed)
+        if us is None:
+            return model, schedule, None
+        model_path, key = os.path.join(self.folder(seed), f"{self.key(v)}.pt"), fingerprint(self.model_inputs(v, seed))
+        if os.path.exists(model_path) and not self.s.fresh:
+            try:
+                saved = load_checkpoint(model_path, kind="unlearned")
+            except UserError:
+                raise UserError(f"cached stage {model_path} is damaged: delete it, or rerun with --fresh") from None
+            if saved.get("stage_key") == key:
                 model.load_state_dict(saved["model"])
-                hist = saved["history"]
-            else:
-                ucfg = make_unlearn_config(v.method, forget_class=self.f, seed=seed, **v.unlearn)
-                if s.smoke:
-                    ucfg = replace(ucfg, steps=min(ucfg.steps, 5))
-                t0 = time.time()
-                hist = unlearn(model, schedule, self.splits["train"], ucfg, progress=s.progress)
-                hist["seconds"] = time.time() - t0
-                hist["config"] = config_dict(ucfg)
-                os.makedirs(self.folder(seed), exist_ok=True)
-                torch.save({"model": model.state_dict(), "history": hist}, model_path + ".tmp")
-                os.replace(model_path + ".tmp", model_path)
+                return model, schedule, saved["history"]
+        t0 = time.time()
+        hist = unlearn(model, schedule, self.splits["train"], v.method, us, progress=self.s.progress)
+        hist.update(seconds=time.time() - t0, config=settings_dict(v.method, us))
+        save_checkpoint({"kind": "unlearned", "config": self.cfg.to_dict(), "unlearn": hist["config"],
+                         "pretrained": self.ddpm_path, "model": model.state_dict(), "ema": None,
+                         "history": hist, "stage_key": key}, model_path)
         return model, schedule, hist
+
+    def evaluate(self, v: Variant, seed: int) -> dict:
+        """forget_acc, retain_acc, cFID and ||theta - theta_0|| of a row's model; a diverged model
+        (its unlearning loss or its samples not finite) is reported as such and never scored."""
+        model, schedule, hist = self._timed("unlearn", lambda: self.unlearned_model(v, seed))
+        t0 = time.time()
+        row = {"distance": param_distance(model, self.theta0)}
+        if hist is not None:
+            row.update(unlearn_loss=hist["loss"], unlearn_steps=hist["steps_done"], unlearn_stopped=hist["stopped"],
+                       unlearn_seconds=hist.get("seconds"), unlearn_config=hist.get("config"))
+        if hist is not None and hist["stopped"] == "nonfinite":
+            row["diverged"] = f"the unlearning loss became NaN/inf after {hist['steps_done']} steps"
+        else:
+            try:
+                row["forget_acc"] = forget_acc(model, schedule, self.judge, self.f, self.s.n_forget, self.sample, seed)
+                row.update(retain_metrics(model, schedule, self.judge, self.f, self.splits["test"],
+                                          self.s.n_retain, self.sample, seed))
+                self.grid(model, schedule, f"{self.key(v)}-unlearned.png", seed)
+            except NonFiniteSamples as e:
+                row.pop("forget_acc", None)
+                row["diverged"] = str(e)
+        row["eval_seconds"] = time.time() - t0
+        return row
+
+    def attack(self, v: Variant, seed: int, aux: str, name: str, acfg: DiMRAConfig) -> dict:
+        model, schedule, _ = self.unlearned_model(v, seed)
+        d_aux = attack_set(self.splits["aux"], self.f, aux, acfg.share, seed=seed)
+        t0 = time.time()
+        try:
+            res = dimra(model, schedule, d_aux, self.f, acfg, progress=self.s.progress,
+                        measure=lambda m: forget_acc(m, schedule, self.judge, self.f, self.s.n_forget,
+                                                     self.sample, seed))
+            diverged = "the attack's loss became NaN/inf" if res["diverged"] else None
+        except NonFiniteSamples as e:
+            res, diverged = {"curve": None}, f"during the attack: {e}"
+        out = {"curve": res["curve"], "distance": param_distance(model, self.theta0), "attack": acfg.to_dict(),
+               "n_aux": len(d_aux), "n_aux_forget": int((d_aux.labels == self.f).sum()),
+               "seconds": time.time() - t0}
+        if diverged:
+            out["diverged"] = diverged
+        else:
+            self.grid(model, schedule, f"{name}.png", seed)
+            save_checkpoint({"kind": "attacked", "config": self.cfg.to_dict(), "attack": acfg.to_dict(),
+                             "forget_class": self.f, "source": self.key(v), "model": model.state_dict(),
+                             "ema": None, "curve": res["curve"], "history": {"loss": res["loss"]}},
+                            os.path.join(self.folder(seed), f"{name}.pt"))
+        return out
 
     def run_variant(self, v: Variant, seed: int) -> dict:
         s, folder, key = self.s, self.folder(seed), self.key(v)
-        make_model = lambda: self.unlearned_model(v, seed)  # noqa: E731
-
-        def evaluate():
-            model, schedule, hist = self._timed("unlearn", make_model)
-            t0 = time.time()
-            row = {"forget_acc": forget_acc(model, schedule, self.judge, self.f, s.n_forget, self.sample, seed),
-                   **retain_metrics(model, schedule, self.judge, self.f, self.splits["test"], s.n_retain,
-                                    self.sample, seed),
-                   "distance": param_distance(model, self.theta0)}
-            if hist is not None:
-                row.update(unlearn_loss=hist["loss"], unlearn_steps=hist["steps_done"],
-                           unlearn_stopped=hist["stopped"], unlearn_seconds=hist.get("seconds"),
-                           unlearn_config=hist.get("config"))
-            row["eval_seconds"] = time.time() - t0
-            self.grid(model, schedule, f"{key}-unlearned.png", seed)
-            return row
-
-        os.makedirs(folder, exist_ok=True)
-        row = dict(stage(os.path.join(folder, f"{key}.json"), s.fresh, evaluate))
+        model_id = fingerprint(self.model_inputs(v, seed))
+        judged = {"model": model_id, "judge": self.judge_id, "sample": asdict(self.sample), "n_forget": s.n_forget,
+                  "forget_class": self.f, "seed": seed}
+        row = dict(self.cached(os.path.join(folder, f"{key}.json"),
+                               {**judged, "test": self.data_ids["test"], "n_retain": s.n_retain},
+                               lambda: self.evaluate(v, seed)))
+        row["inputs"] = {**judged, "model": self.model_inputs(v, seed)}
         for aux in v.auxes:
+            if "diverged" in row:
+                break
+            acfg = DiMRAConfig(**{"aux": aux, "steps": s.attack_steps, "eval_every": s.eval_every, "seed": seed,
+                                  **v.attack})
             tag = "".join(f"-{k}{val}" for k, val in sorted(v.attack.items()))
             name = f"{key}-dimra-{aux}{tag}"
-
-            def attack(aux=aux, name=name):
-                model, schedule, _ = make_model()
-                acfg = DiMRAConfig(aux=aux, steps=s.attack_steps, eval_every=s.eval_every, seed=seed, **v.attack)
-                d_aux = attack_set(self.splits["aux"], self.f, aux, acfg.share, seed=seed)
-                t0 = time.time()
-                res = dimra(model, schedule, d_aux, self.f, acfg,
-                            measure=lambda m: forget_acc(m, schedule, self.judge, self.f, s.n_forget,
-                                                         self.sample, seed), progress=s.progress)
-                self.grid(model, schedule, f"{name}.png", seed)
-                return {"curve": res["curve"], "distance": param_distance(model, self.theta0),
-                        "attack": acfg.to_dict(), "n_aux": len(d_aux),
-                        "n_aux_forget": int((d_aux.labels == self.f).sum()), "seconds": time.time() - t0}
-            row[f"dimra_{aux}"] = self._timed(
-                "attack", lambda: stage(os.path.join(folder, f"{name}.json"), s.fresh, attack))
+            row[f"dimra_{aux}"] = self._timed("attack", lambda: self.cached(
+                os.path.join(folder, f"{name}.json"), {**judged, "attack": acfg.to_dict(), "aux": self.data_ids["aux"]},
+                lambda: self.attack(v, seed, aux, name, acfg)))
         return row
 
     def grid(self, model, schedule, name: str, seed: int) -> None:
@@ -249,37 +361,84 @@ class Pipeline:
         path = os.path.join(self.results, "grids", f"seed{seed}", name)
         save_grid(generate(model, schedule, labels, self.sample, seed), path)
 
+    def info(self) -> dict:
+        """Plain data for report.py: every setting the tables and figures state."""
+        s = self.s
+        return {"preset": s.preset, "smoke": s.smoke, "forget_class": self.f, "seeds": list(s.seeds),
+                "ddpm_config": self.cfg.to_dict(), "judge_config": asdict(self.judge_cfg),
+                "judge_test_acc": self.judge_acc, "pretrained_samples": self.pretrained_samples,
+                "unlearn_defaults": {m: settings_dict(m, make_settings(m, forget_class=self.f)) for m in METHODS},
+                "attack": {**DiMRAConfig(steps=s.attack_steps, eval_every=s.eval_every).to_dict()},
+                "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "sampler": asdict(self.sample),
+                "environment": {**environment(self.device), "machine": f"{os.cpu_count()} CPU cores"},
+                "results_dir": self.results, "image_size": self.cfg.image_size, "stage_seconds": self.timing}
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="mnist5k-quick", help=f"one of {', '.join(PRESETS)}")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--methods", help=f"comma-separated methods for the main table (default: all of "
+                                     f"{', '.join(METHODS)})")
     p.add_argument("--ablation", action="store_true", help="run the ablation variants (first seed only)")
     p.add_argument("--variants", help="comma-separated ablation variants to run (default: all)")
-    p.add_argument("--attack-steps", type=int, default=300)
-    p.add_argument("--eval-every", type=int, default=50, help="attack steps between forget_acc measurements")
-    p.add_argument("--smoke", action="store_true", help="tiny step counts: check that every stage runs")
-    p.add_argument("--fresh", action="store_true", help="redo finished stages instead of reusing them")
+    p.add_argument("--attack-steps", type=int, help=f"default {DiMRAConfig.steps}")
+    p.add_argument("--eval-every", type=int, help=f"attack steps between forget_acc measurements "
+                                                  f"(default {DiMRAConfig.eval_every})")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice). The same "
+                                               "seed gives the same numbers only with the same thread count")
+    p.add_argument("--n-retain", type=int, help=f"samples per retained class for retain_acc and cFID "
+                                                f"(default {N_RETAIN_PER_CLASS})")
+    p.add_argument("--tag", default="", help="write to runs/<preset>-<tag>/ and results/<preset>-<tag>/, so a "
+                                             "lighter setting (make demo) does not overwrite the main results")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: check that every stage runs")
+    p.add_argument("--fresh", action="store_true", help="redo every stage instead of reusing it, pre-training "
+                                                         "included (implies --from-scratch)")
+    p.add_argument("--from-scratch", action="store_true", help=f"train the pre-trained DDPM, Retrain and the "
+                                                              f"judge instead of using {WEIGHTS}/")
     p.add_argument("--device")
     a = p.parse_args(argv)
     from report import write_ablation, write_main
+
     def body():
         s = Settings(preset=a.preset, seeds=tuple(a.seeds), forget_class=a.forget_class,
-                     attack_steps=a.attack_steps, eval_every=a.eval_every, smoke=a.smoke, fresh=a.fresh)
-        t0 = time.time()
-        pipe = Pipeline(s, pick_device(a.device))
-        pipe.prepare()
+                     attack_steps=a.attack_steps, eval_every=a.eval_every, n_retain=a.n_retain, smoke=a.smoke,
+                     fresh=a.fresh, from_scratch=a.from_scratch, tag=a.tag)
+        if a.threads is not None:
+            if a.threads < 1:
+                raise UserError(f"--threads {a.threads} must be at least 1")
+            torch.set_num_threads(a.threads)
+        methods = None
+        if a.methods:
+            methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+            unknown = [m for m in methods if m not in METHODS]
+            if unknown:
+                raise UserError(f"unknown method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}")
+        variants = main_variants(methods)
         if a.ablation:
             chosen = [v for v in ABLATION if not a.variants or v.name in a.variants.split(",")]
-            rows = {v.name: {s.seeds[0]: pipe.run_variant(v, s.seeds[0])} for v in MAIN + chosen}
-            write_ablation(pipe, rows, chosen, time.time() - t0, " ".join(sys.argv[1:]))
+            if a.variants and len(chosen) < len(a.variants.split(",")):
+                raise UserError(f"unknown variant in --variants {a.variants}: choose from "
+                                f"{', '.join(v.name for v in ABLATION)}")
+            variants, seeds = main_variants() + chosen, s.seeds[:1]
         else:
-            rows = {v.name: {} for v in MAIN}
-            for seed in s.seeds:                  # seed by seed: a stopped run leaves whole seeds behind
-                for v in MAIN:
-                    rows[v.name][seed] = pipe.run_variant(v, seed)
-            write_main(pipe, rows, MAIN, time.time() - t0, " ".join(sys.argv[1:]))
+            chosen, seeds = [], s.seeds
+        t0 = time.time()
+        pipe = Pipeline(s, pick_device(a.device))
+        for v in variants:               # every variant's settings are checked before any work
+            for seed in seeds:
+                pipe.settings(v, seed)
+        pipe.prepare()
+        rows = {v.name: {} for v in variants}
+        for seed in seeds:                 # seed by seed: a stopped run leaves whole seeds behind
+            for v in variants:
+                rows[v.name][seed] = pipe.run_variant(v, seed)
+        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+        if a.ablation:
+            write_ablation(pipe.info(), rows, [(v.name, v.factor) for v in chosen], time.time() - t0, argv_text)
+        else:
+            write_main(pipe.info(), rows, [v.name for v in variants], time.time() - t0, argv_text)
         print(f"done in {time.time() - t0:.0f} s: {pipe.results}/")
     return run_cli(body, "finished stages are saved under runs/; rerun the same command to continue")
 

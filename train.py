@@ -11,20 +11,13 @@ import os
 import sys
 import time
 
-from ddpm.errors import run_cli
+from ddpm.checkpoint import check_writable
+from ddpm.errors import UserError, parse_bool, run_cli
 from ddpm.pretrain import PRESETS, DDPMConfig, make_config, pick_device, pretrain
 
 
 def _tuple(s: str) -> tuple:
     return tuple(int(v) for v in s.split(",") if v.strip())
-
-
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
 def ddpm_args(sub):
@@ -34,7 +27,7 @@ def ddpm_args(sub):
     p.add_argument("--resume", action="store_true", help="continue the checkpoint at --out")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
     for f in dataclasses.fields(DDPMConfig):
-        kind = {bool: _bool, tuple: _tuple, int: int, float: float, str: str}.get(f.type, None)
+        kind = {bool: parse_bool, tuple: _tuple, int: int, float: float, str: str}.get(f.type, None)
         if f.name == "exclude_class":
             kind = int
         p.add_argument("--" + f.name.replace("_", "-"), type=kind or str, default=None, dest=f.name)
@@ -66,6 +59,8 @@ def main(argv=None) -> int:
             cfg = make_config(args.preset, **overrides)
             suffix = "" if cfg.exclude_class is None else f"-retrain{cfg.exclude_class}"
             out = args.out or os.path.join("runs", args.preset, f"ddpm{suffix}.pt")
+            if args.resume and not os.path.exists(out):
+                raise UserError(f"--resume: {out} does not exist; drop --resume to start a new run")
             pretrain(cfg, out, resume=args.resume, device=device)
             print(f"saved {out} ({time.time() - t0:.0f} s); sample grids in {os.path.dirname(out)}/samples/")
         else:
@@ -73,6 +68,7 @@ def main(argv=None) -> int:
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(JudgeConfig)}
             cfg = JudgeConfig(**{k: v for k, v in overrides.items() if v is not None})
             out = args.out or default_judge_path(cfg)
+            check_writable(out)
             acc = train_judge(cfg, out, device=device)
             print(f"judge test accuracy {acc:.4f}; saved {out} ({time.time() - t0:.0f} s)")
     return run_cli(body, "the last checkpoint is intact; rerun with --resume to continue")

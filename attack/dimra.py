@@ -5,17 +5,17 @@ as in pre-training) on an auxiliary data set the attacker holds:
 
     theta* = argmin_theta L_simple(theta; D_aux),   starting from theta_u, for K steps at rate lr
 
-Two threat models (`ddpm.data.attack_set`): 'retain', where D_aux holds no image of the
-forgotten class f (the attacker need not know f), and 'mixed', where f is a share of D_aux.
-If unlearning only moved theta a little from the pre-trained theta_0, this pulls it back into
-theta_0's basin and f is generated again. The forget-class accuracy is measured every few steps:
-that recovery curve is the attack's result.
+Two threat models (`attack_set`): 'retain', where D_aux holds no image of the forgotten class f
+(the attacker need not know f), and 'mixed', where f is a share of D_aux. If unlearning only
+moved theta a little from the pre-trained theta_0, this pulls it back into theta_0's basin and f
+is generated again. The forget-class accuracy is measured every few steps: that recovery curve
+is the attack's result.
 """
 from dataclasses import asdict, dataclass
 
 import torch
 
-from ddpm.data import Batches, ImageData
+from ddpm.data import Batches, ImageData, forget_retain
 from ddpm.diffusion import simple_loss
 from ddpm.errors import UserError
 from ddpm.train_loop import fit
@@ -23,28 +23,66 @@ from ddpm.train_loop import fit
 
 @dataclass
 class DiMRAConfig:
+    """The attack's settings: the one place their defaults live (`python -m attack` flags and
+    reproduce.py read them from here)."""
     aux: str = "retain"            # 'retain' (no image labelled f) or 'mixed'
-    share: float = 0.1             # mixed: share of f in D_aux
+    share: float = 0.1             # mixed: share of f in D_aux (0.1 = what a uniform sample holds)
     steps: int = 300
     lr: float = 1e-4
     batch_size: int = 64
     p_uncond: float = 0.1          # label dropout, as in pre-training
-    eval_every: int = 50           # forget_acc is measured at step 0 and every eval_every steps
+    grad_clip: float = 1.0
+    eval_every: int = 50           # forget_acc is measured at step 0, every eval_every steps and at the end
     seed: int = 0
+
+    def __post_init__(self):
+        checks = [(self.aux in ("retain", "mixed"), f"--aux {self.aux!r}: use 'retain' or 'mixed'"),
+                  (0 <= self.share < 1, f"--share {self.share} must be in [0, 1)"),
+                  (self.steps >= 1, f"--steps {self.steps} must be at least 1"),
+                  (self.lr > 0, f"--lr {self.lr} must be positive"),
+                  (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
+                  (0 <= self.p_uncond < 1, f"--p-uncond {self.p_uncond} must be in [0, 1)"),
+                  (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
+                  (self.eval_every >= 1, f"--eval-every {self.eval_every} must be at least 1"),
+                  (self.seed >= 0, f"--seed {self.seed} must be >= 0")]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def attack_set(aux: ImageData, forget_class: int, mode: str, share: float, seed: int = 0) -> ImageData:
+    """The DiMRA attacker's auxiliary set D_aux, drawn from the held-out `aux` split.
+
+    retain: every held-out image of the retained classes, and none labelled f.
+    mixed:  those same images plus m images of f, m chosen so f makes up `share` of the set.
+    """
+    f_imgs, r_imgs = forget_retain(aux, forget_class)
+    if mode == "retain":
+        return r_imgs
+    if mode != "mixed":
+        raise UserError(f"unknown --aux {mode!r}: use 'retain' or 'mixed'")
+    m = round(share * len(r_imgs) / (1 - share))
+    if m > len(f_imgs):
+        raise UserError(f"--share {share} needs {m} held-out images of class {forget_class}, "
+                        f"the aux split has {len(f_imgs)}: lower the share")
+    pick = torch.randperm(len(f_imgs), generator=torch.Generator().manual_seed(seed))[:m]
+    f_part = f_imgs.subset(pick)
+    return ImageData(torch.cat([r_imgs.images, f_part.images]), torch.cat([r_imgs.labels, f_part.labels]))
 
 
 def dimra(model, schedule, d_aux: ImageData, forget_class: int, cfg: DiMRAConfig,
           measure=None, progress: bool = True) -> dict:
     """Attack `model` in place. `measure(model) -> float` (e.g. forget_acc) gives the recovery curve.
 
-    Returns {'curve': {'step': [...], 'forget_acc': [...]}, 'loss': [...]}.
+    Returns {'curve': {'step': [...], 'forget_acc': [...]}, 'loss': [...], 'diverged': bool}; a
+    diverged attack (loss NaN/inf) stops there and keeps the curve measured so far.
     """
     if cfg.aux == "retain" and bool((d_aux.labels == forget_class).any()):
         raise UserError(f"the 'retain' auxiliary set holds images of class {forget_class}: "
-                        f"build it with ddpm.data.attack_set(aux, f, 'retain')")
+                        f"build it with attack.dimra.attack_set(aux, f, 'retain', share)")
     torch.manual_seed(cfg.seed)
     device = next(model.parameters()).device
     batches = Batches(d_aux, cfg.batch_size, seed=cfg.seed, device=device)
@@ -62,6 +100,7 @@ def dimra(model, schedule, d_aux: ImageData, forget_class: int, cfg: DiMRAConfig
 
     record(0)
     hist = fit(model, lambda: simple_loss(model, schedule, *next(batches), p_uncond=cfg.p_uncond),
-               cfg.steps, cfg.lr, grad_clip=1.0, on_step=on_step, desc=f"DiMRA-{cfg.aux}", progress=progress)
+               cfg.steps, cfg.lr, grad_clip=cfg.grad_clip, on_step=on_step, desc=f"DiMRA-{cfg.aux}",
+               progress=progress)
     model.eval()
-    return {"curve": curve, "loss": hist["loss"]}
+    return {"curve": curve, "loss": hist["loss"], "diverged": hist["stopped"] == "nonfinite"}

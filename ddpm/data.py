@@ -12,6 +12,7 @@ Every data set is split three ways, with a fixed seed:
   test:  the judge's test accuracy and the real statistics of FID / cFID.
 Images are kept as uint8 [N, C, H, W]; `to_float` maps them to [-1, 1] when a batch is drawn.
 """
+import hashlib
 import os
 import pickle
 from dataclasses import dataclass
@@ -38,15 +39,16 @@ class ImageData:
     def subset(self, mask_or_index) -> "ImageData":
         return ImageData(self.images[mask_or_index], self.labels[mask_or_index], self.num_classes)
 
+    def fingerprint(self) -> str:
+        """sha256 of the images and labels: which data a cached result was computed from."""
+        h = hashlib.sha256(self.images.contiguous().numpy().tobytes())
+        h.update(self.labels.contiguous().numpy().tobytes())
+        return h.hexdigest()
+
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 in {0..255} -> float in [-1, 1]."""
     return images.float() / 127.5 - 1.0
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """float in [-1, 1] -> uint8 (what an image file would hold)."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 # ----------------------------------------------------------------------------- raw loaders
@@ -75,12 +77,31 @@ def _load_mnist(root: str):
 CIFAR_DIR = "cifar-10-batches-py"
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR-10's batch files hold (a dict of bytes, lists and numpy arrays).
+
+    A plain pickle.load runs whatever code a crafted file names; this one refuses every global
+    except numpy's array reconstruction, so a tampered data file is an error, never a program."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a CIFAR-10 batch file")
+
+
 def _read_cifar_batch(path: str):
     """CIFAR-10's on-disk format: a pickled dict with b'data' (N x 3072 uint8, RGB planes) and b'labels'."""
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
-    images = torch.from_numpy(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-    return images, torch.tensor(d[b"labels"], dtype=torch.long)
+    try:
+        with open(path, "rb") as f:
+            d = _CifarUnpickler(f, encoding="bytes").load()
+        data, labels = d[b"data"], d[b"labels"]
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UserError(f"{path} is not a CIFAR-10 batch file ({e}): delete the folder "
+                        f"{os.path.dirname(path)} and let torchvision download it again") from None
+    images = torch.from_numpy(np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32))
+    return images, torch.tensor(labels, dtype=torch.long)
 
 
 def _load_cifar10(root: str):
@@ -149,30 +170,6 @@ def forget_retain(data: ImageData, forget_class: int) -> tuple[ImageData, ImageD
     """(D_f, D_r): the images of the forgotten class, and those of every other class."""
     is_f = data.labels == check_class(forget_class, data.num_classes)
     return data.subset(is_f), data.subset(~is_f)
-
-
-def attack_set(aux: ImageData, forget_class: int, mode: str = "retain", share: float = 0.1,
-               seed: int = 0) -> ImageData:
-    """The DiMRA attacker's auxiliary set D_aux, drawn from the held-out `aux` split.
-
-    retain: every held-out image of the retained classes, and none labelled f.
-    mixed:  those same images plus m images of f, m chosen so f makes up `share` of the set
-            (share = 0.1 is what a uniform sample of 10 classes holds).
-    """
-    f_imgs, r_imgs = forget_retain(aux, forget_class)
-    if mode == "retain":
-        return r_imgs
-    if mode != "mixed":
-        raise UserError(f"unknown --aux {mode!r}: use 'retain' or 'mixed'")
-    if not 0 <= share < 1:
-        raise UserError(f"--share {share} must be in [0, 1)")
-    m = round(share * len(r_imgs) / (1 - share))
-    if m > len(f_imgs):
-        raise UserError(f"--share {share} needs {m} held-out images of class {forget_class}, "
-                        f"the aux split has {len(f_imgs)}: lower the share")
-    pick = torch.randperm(len(f_imgs), generator=torch.Generator().manual_seed(seed))[:m]
-    f_part = f_imgs.subset(pick)
-    return ImageData(torch.cat([r_imgs.images, f_part.images]), torch.cat([r_imgs.labels, f_part.labels]))
 
 
 class Batches:

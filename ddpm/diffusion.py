@@ -2,6 +2,9 @@
 
 Everything takes the UNet (`model`) and the `NoiseSchedule` separately: the network only maps
 (x_t, t, c) to a noise prediction, the schedule holds the numbers of the diffusion process.
+Each sampler is a loop over one pure update, ddim_step or ddpm_step, which maps (x_t, eps) to the
+next state and can be tested on its own. The guidance scale has no default here: its one home is
+DDPMConfig.guidance (ddpm/pretrain.py).
 """
 import torch
 import torch.nn.functional as F
@@ -54,70 +57,113 @@ def guided_eps(model, x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor, scale
 
 
 def _start_noise(model, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """x_T ~ N(0, I), drawn on the CPU so that a seeded generator gives the same images on any device."""
     cfg = model.config
     device = next(model.parameters()).device
     shape = (n, cfg.in_channels, cfg.image_size, cfg.image_size)
     return torch.randn(shape, generator=generator, device="cpu").to(device)
 
 
+def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """z ~ N(0, I) shaped like x, drawn on the CPU (see _start_noise) and moved to x's device."""
+    return torch.randn(x.shape, generator=generator).to(x.device)
+
+
+def ddim_timesteps(T: int, steps: int) -> list[int]:
+    """The DDIM sub-sequence tau: `steps` evenly spaced timesteps from T - 1 down to 0, both included.
+
+    For example T = 1000, steps = 5 gives [999, 749, 500, 250, 0]; steps = T gives every timestep.
+    """
+    if not 1 <= steps <= T:
+        raise ValueError(f"DDIM steps must be in 1..T={T}, got {steps}")
+    return torch.linspace(T - 1, 0, steps).round().long().tolist()
+
+
+def ddim_step(schedule: NoiseSchedule, x_t: torch.Tensor, eps: torch.Tensor, t: int, s: int, eta: float,
+              clip: bool, noise: torch.Tensor | None) -> torch.Tensor:
+    """One DDIM update (Song et al. 2021, Eq. 12) from timestep t down to s < t; s = -1 is the end
+    of sampling, where abar_s = 1 (x_s is then the clean image x0^).
+
+        x0^   = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)
+        sigma = eta * sqrt((1 - abar_s) / (1 - abar_t)) * sqrt(1 - abar_t / abar_s)        (Eq. 16)
+        x_s   = sqrt(abar_s) x0^ + sqrt(1 - abar_s - sigma^2) eps + sigma z
+
+    With clip, x0^ is clipped to [-1, 1] and eps recomputed from the clipped x0^, so that the two
+    stay consistent: eps = (x_t - sqrt(abar_t) x0^) / sqrt(1 - abar_t). z is `noise`, or 0 if None
+    (eta = 0, or the last step, where sigma = 0 anyway).
+    """
+    abar_t = schedule.abar[t]
+    abar_s = schedule.abar[s] if s >= 0 else torch.ones_like(abar_t)
+    x0 = (x_t - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
+    if clip:
+        x0 = x0.clamp(-1, 1)
+        eps = (x_t - abar_t.sqrt() * x0) / (1 - abar_t).sqrt()      # the eps of the clipped x0^
+    sigma = eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)).sqrt()
+    # clamp(min=0): rounding at eta = 1, and sigma^2 > 1 - abar_s for eta > 1 (the eps term is then dropped)
+    x_s = abar_s.sqrt() * x0 + (1 - abar_s - sigma ** 2).clamp(min=0).sqrt() * eps
+    if noise is not None:
+        x_s = x_s + sigma * noise
+    return x_s
+
+
+def ddpm_step(schedule: NoiseSchedule, x_t: torch.Tensor, eps: torch.Tensor, t: int, clip: bool,
+              noise: torch.Tensor | None) -> torch.Tensor:
+    """One step of ancestral sampling (Ho et al. 2020, Algorithm 2), from t to t - 1, written through x0^:
+
+        x0^     = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)          (clipped to [-1, 1] if clip)
+        x_{t-1} = mu~_t(x_t, x0^) + sqrt(beta~_t) z
+
+    where mu~_t and beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t are the mean and variance of the
+    posterior q(x_{t-1} | x_t, x0) (NoiseSchedule.posterior_mean, .posterior_var). z is `noise`, or 0
+    if None (the last step, t = 0, where beta~_0 = 0 anyway). Without clipping this equals
+    Algorithm 2's  x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sqrt(beta~_t) z.
+    """
+    x0 = (x_t - schedule.sqrt_one_minus_abar[t] * eps) / schedule.sqrt_abar[t]
+    if clip:
+        x0 = x0.clamp(-1, 1)
+    x_prev = schedule.posterior_mean(x0, x_t, t)
+    if noise is not None:
+        x_prev = x_prev + schedule.posterior_var[t].sqrt() * noise
+    return x_prev
+
+
 @torch.no_grad()
-def ddim_sample(model, schedule: NoiseSchedule, labels: torch.Tensor, steps: int = 50,
-                eta: float = 0.0, guidance: float = 2.0, clip: bool = True,
-                generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
-    """DDIM (Song et al. 2021), Eq. 12, on an evenly spaced sub-sequence tau of {0..T-1}:
+def ddim_sample(model, schedule: NoiseSchedule, labels: torch.Tensor, *, guidance: float, steps: int,
+                eta: float = 0.0, clip: bool = True, generator: torch.Generator | None = None,
+                progress: bool = False) -> torch.Tensor:
+    """DDIM sampling with classifier-free guidance scale `guidance` (see guided_eps): start from
+    x_T ~ N(0, I) and apply ddim_step for each consecutive pair t > s of tau = ddim_timesteps(T, steps),
+    then from tau's last element, 0, to the end (s = -1, abar_s = 1).
 
-        x0^   = (x_t - sqrt(1 - abar_t) eps~) / sqrt(abar_t)
-        sigma = eta * sqrt((1 - abar_s) / (1 - abar_t)) * sqrt(1 - abar_t / abar_s)
-        x_s   = sqrt(abar_s) x0^ + sqrt(1 - abar_s - sigma^2) eps~ + sigma z
-
-    for consecutive t > s in tau (abar_s = 1 after the last step). eta = 0 is deterministic given
-    the starting noise; eta = 1 matches DDPM's posterior variance. Returns images in [-1, 1].
+    eta = 0 is deterministic given the starting noise; eta = 1 is DDPM's posterior variance on tau.
+    Returns images clipped to [-1, 1].
     """
     model_device = next(model.parameters()).device
     labels = labels.to(model_device)
     x = _start_noise(model, len(labels), generator)
-    taus = torch.linspace(schedule.T - 1, 0, steps).round().long().tolist()
-    for i, t in enumerate(tqdm(taus, desc="ddim", disable=not progress, leave=False)):
+    taus = ddim_timesteps(schedule.T, steps)
+    nexts = taus[1:] + [-1]
+    for t, s in tqdm(list(zip(taus, nexts)), desc="ddim", disable=not progress, leave=False):
         tt = torch.full((len(x),), t, device=model_device, dtype=torch.long)
         eps = guided_eps(model, x, tt, labels, guidance)
-        abar_t = schedule.abar[t]
-        abar_s = schedule.abar[taus[i + 1]] if i + 1 < len(taus) else torch.ones_like(abar_t)
-        x0 = (x - (1 - abar_t).sqrt() * eps) / abar_t.sqrt()
-        if clip:
-            x0 = x0.clamp(-1, 1)
-            eps = (x - abar_t.sqrt() * x0) / (1 - abar_t).sqrt()   # keep eps consistent with clipped x0
-        sigma = eta * ((1 - abar_s) / (1 - abar_t) * (1 - abar_t / abar_s)).sqrt()
-        x = abar_s.sqrt() * x0 + (1 - abar_s - sigma ** 2).clamp(min=0).sqrt() * eps
-        if eta > 0 and i + 1 < len(taus):
-            x = x + sigma * torch.randn(x.shape, generator=generator).to(model_device)
+        noise = _noise_like(x, generator) if eta > 0 and s >= 0 else None
+        x = ddim_step(schedule, x, eps, t, s, eta, clip, noise)
     return x.clamp(-1, 1)
 
 
 @torch.no_grad()
-def ddpm_sample(model, schedule: NoiseSchedule, labels: torch.Tensor, guidance: float = 2.0,
-                clip: bool = True, generator: torch.Generator | None = None,
-                progress: bool = False) -> torch.Tensor:
-    """Algorithm 2 of Ho et al. 2020 (ancestral sampling), over all T steps, written through x0^:
-
-        x0^     = (x_t - sqrt(1 - abar_t) eps~) / sqrt(abar_t)          (clipped to [-1, 1] if clip)
-        mu      = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x0^ + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t
-        x_{t-1} = mu + sqrt(beta~_t) z,   z ~ N(0, I), no noise at the last step
-
-    Without clipping this equals Algorithm 2's  (x_t - beta_t / sqrt(1 - abar_t) eps~) / sqrt(alpha_t).
+def ddpm_sample(model, schedule: NoiseSchedule, labels: torch.Tensor, *, guidance: float, clip: bool = True,
+                generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+    """Ancestral sampling (Ho et al. 2020, Algorithm 2) with classifier-free guidance scale `guidance`:
+    start from x_T ~ N(0, I) and apply ddpm_step for t = T-1, ..., 0, with no noise at the last step.
+    Returns images clipped to [-1, 1].
     """
     model_device = next(model.parameters()).device
     labels = labels.to(model_device)
-    s = schedule
     x = _start_noise(model, len(labels), generator)
-    for t in tqdm(range(s.T - 1, -1, -1), desc="ddpm", disable=not progress, leave=False):
+    for t in tqdm(range(schedule.T - 1, -1, -1), desc="ddpm", disable=not progress, leave=False):
         tt = torch.full((len(x),), t, device=model_device, dtype=torch.long)
         eps = guided_eps(model, x, tt, labels, guidance)
-        x0 = (x - s.sqrt_one_minus_abar[t] * eps) / s.sqrt_abar[t]
-        if clip:
-            x0 = x0.clamp(-1, 1)
-        mean = (s.abar_prev[t].sqrt() * s.betas[t] / (1 - s.abar[t])) * x0 \
-            + (s.alphas[t].sqrt() * (1 - s.abar_prev[t]) / (1 - s.abar[t])) * x
-        if t > 0:
-            mean = mean + s.posterior_var[t].sqrt() * torch.randn(x.shape, generator=generator).to(model_device)
-        x = mean
+        noise = _noise_like(x, generator) if t > 0 else None
+        x = ddpm_step(schedule, x, eps, t, clip, noise)
     return x.clamp(-1, 1)

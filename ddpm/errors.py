@@ -1,4 +1,5 @@
 """One exception for everything a user can fix: the CLIs print its message on one line and exit 2."""
+import argparse
 import sys
 
 
@@ -21,3 +22,12 @@ def run_cli(body, interrupted: str) -> int:
         print(f"interrupted: {interrupted}", file=sys.stderr)
         return 130
     return 0
+
+
+def parse_bool(s: str) -> bool:
+    """argparse type for true/false flags (--plateau false, --amp 0)."""
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")

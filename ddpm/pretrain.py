@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, fields
 
 import torch
 
-from .checkpoint import check_same_config, load_checkpoint, save_checkpoint
+from .checkpoint import check_same_config, check_writable, load_checkpoint, save_checkpoint
 from .data import Batches, check_class, load_splits, save_grid
 from .diffusion import ddim_sample, simple_loss
 from .ema import EMA
@@ -55,6 +55,33 @@ class DDPMConfig:
     compile: bool = False           # torch.compile on CUDA
     channels_last: bool = True      # channels_last memory format on CUDA
 
+    def __post_init__(self):
+        """Refuse impossible settings here, before any data is read or any step is trained."""
+        checks = [(self.steps >= 1, f"--steps {self.steps} must be at least 1"),
+                  (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
+                  (self.lr > 0, f"--lr {self.lr} must be positive"),
+                  (self.warmup >= 0, f"--warmup {self.warmup} must be >= 0"),
+                  (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
+                  (0 <= self.ema_decay < 1, f"--ema-decay {self.ema_decay} must be in [0, 1)"),
+                  (0 <= self.p_uncond < 1, f"--p-uncond {self.p_uncond} must be in [0, 1)"),
+                  (self.T > 20, f"--T {self.T} must be above 20 (the linear schedule's beta_T = 20 / T must stay below 1)"),
+                  (1 <= self.ddim_steps <= self.T, f"--ddim-steps {self.ddim_steps} must be in 1..T={self.T}"),
+                  (self.guidance >= 0, f"--guidance {self.guidance} must be >= 0"),
+                  (self.sample_every >= 1, f"--sample-every {self.sample_every} must be at least 1"),
+                  (self.ckpt_every >= 1, f"--ckpt-every {self.ckpt_every} must be at least 1"),
+                  (self.image_size >= 4, f"--image-size {self.image_size} must be at least 4"),
+                  (self.seed >= 0, f"--seed {self.seed} must be >= 0"),
+                  (self.schedule in ("linear", "cosine"), f"--schedule {self.schedule!r}: use linear or cosine")]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+        if self.exclude_class is not None:
+            check_class(self.exclude_class)
+        try:
+            self.unet()
+        except ValueError as e:          # the UNet's own shape rules (image size, GroupNorm groups)
+            raise UserError(f"{e}: change --image-size, --ch-mult, --ch or --groups") from None
+
     def unet(self) -> UNetConfig:
         return UNetConfig(image_size=self.image_size, in_channels=3 if self.dataset == "cifar10" else 1,
                           num_classes=10, ch=self.ch, ch_mult=tuple(self.ch_mult),
@@ -96,11 +123,20 @@ def make_config(preset: str, **overrides) -> DDPMConfig:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    if name:
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(f"--device {name} asked for, but no CUDA GPU is visible: use --device cpu")
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device a run uses: `name` (cpu, cuda, cuda:1, mps), or cuda when a GPU is visible."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name!r} is not a device: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise UserError(f"--device {name} asked for, but no such CUDA GPU is visible: use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"--device {name} asked for, but MPS is not available: use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {name!r} is not supported: use cpu, cuda or cuda:N")
+    return device
 
 
 def build_model(cfg: DDPMConfig, device: torch.device | str = "cpu") -> tuple[UNet, NoiseSchedule]:
@@ -141,6 +177,7 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
              progress: bool = True) -> str:
     """Train a DDPM with `cfg`, checkpointing to `out` (and sample grids beside it). Returns `out`."""
     device = device or pick_device()
+    check_writable(out)
     torch.manual_seed(cfg.seed)
     splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
     train = splits["train"]
@@ -189,8 +226,9 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
                warmup=cfg.warmup, on_step=on_step, amp=cfg.amp, desc=f"ddpm {cfg.dataset}",
                progress=progress)
     if hist["stopped"] == "nonfinite":
-        raise UserError(f"pre-training diverged (loss NaN/inf) at step {hist['steps_done']}: lower --lr; "
-                        f"the last finite weights are in {out}")
+        where = (f"the last checkpoint (step {hist['steps_done'] // cfg.ckpt_every * cfg.ckpt_every}) is in {out}"
+                 if os.path.exists(out) else "no checkpoint was written")
+        raise UserError(f"pre-training diverged (loss NaN/inf) at step {hist['steps_done'] + 1}: lower --lr; {where}")
     return out
 
 

@@ -59,7 +59,8 @@ class NoiseSchedule(nn.Module):
         self.register_buffer("abar", abar.float())
         self.register_buffer("sqrt_abar", abar.sqrt().float())
         self.register_buffer("sqrt_one_minus_abar", (1 - abar).sqrt().float())
-        # Posterior variance of q(x_{t-1} | x_t, x_0): beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t
+        # Posterior variance of q(x_{t-1} | x_t, x_0): beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t,
+        # with abar_{-1} = 1 (so beta~_0 = 0: from x_0 the last step is exact).
         abar_prev = torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])
         self.register_buffer("abar_prev", abar_prev.float())
         self.register_buffer("posterior_var", ((1 - abar_prev) / (1 - abar) * betas).float())
@@ -76,6 +77,18 @@ class NoiseSchedule(nn.Module):
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Invert q_sample for x_0:  x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
         return (x_t - self._at(self.sqrt_one_minus_abar, t) * eps) / self._at(self.sqrt_abar, t)
+
+    def posterior_mean(self, x0: torch.Tensor, x_t: torch.Tensor, t: int) -> torch.Tensor:
+        """Mean of the posterior q(x_{t-1} | x_t, x_0) = N(mu~_t, beta~_t I)  (Ho et al. 2020, Eq. 7),
+        for one timestep t (an int):
+
+            mu~_t = sqrt(abar_{t-1}) beta_t / (1 - abar_t) x_0 + sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t) x_t
+
+        At t = 0 (abar_{-1} = 1) this is x_0 itself, and beta~_0 = 0.
+        """
+        coef_x0 = self.abar_prev[t].sqrt() * self.betas[t] / (1 - self.abar[t])
+        coef_xt = self.alphas[t].sqrt() * (1 - self.abar_prev[t]) / (1 - self.abar[t])
+        return coef_x0 * x0 + coef_xt * x_t
 
     def extra_repr(self) -> str:
         return f"T={self.T}, kind={self.kind!r}"

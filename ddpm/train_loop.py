@@ -18,10 +18,11 @@ from tqdm.auto import tqdm
 @dataclass
 class Plateau:
     """Stop when the mean loss of the last `window` steps fell less than `rel_tol` (relative)
-    below the mean of the window before it. Only meaningful for losses that converge."""
-    window: int = 50
+    below the mean of the window before it, and not before `min_steps`. Only meaningful for
+    losses that converge (DiMUM); these defaults are the one place the rule's numbers live."""
+    window: int = 100
     rel_tol: float = 0.02
-    min_steps: int = 100
+    min_steps: int = 200
 
     def reached(self, losses: list[float]) -> bool:
         w = self.window

@@ -3,7 +3,8 @@
 forget_acc: the judge's accuracy on n images generated with label f (UA = 1 - forget_acc).
 retain_acc: the same on images generated with every other label (n per label).
 All sampling is DDIM (eta = 0) with classifier-free guidance, seeded: the same model, seed and
-settings give the same number.
+settings give the same number. Samples that are not finite (a diverged model) are never judged:
+`NonFiniteSamples` is raised instead, so NaN can never be counted as "forgotten".
 """
 from dataclasses import dataclass
 
@@ -11,15 +12,29 @@ import torch
 
 from ddpm.data import ImageData, to_float
 from ddpm.diffusion import ddim_sample
+from ddpm.errors import UserError
 
 from .fid import fid_from_features, judge_features
 
 
+N_FORGET = 100               # samples of the forgotten class per forget_acc
+N_RETAIN_PER_CLASS = 50      # samples of each retained class per retain_acc / cFID
+
+
+class NonFiniteSamples(UserError):
+    """A model produced NaN/inf images: it diverged, and no score of it means anything."""
+
+
 @dataclass
 class SampleSettings:
-    steps: int = 25          # DDIM steps
-    guidance: float = 2.0    # classifier-free guidance scale w
+    steps: int               # DDIM steps
+    guidance: float          # classifier-free guidance scale w
     batch_size: int = 500
+
+    @classmethod
+    def of(cls, cfg) -> "SampleSettings":
+        """The evaluation sampler of a DDPM: its config's ddim_steps and guidance (the one home of both)."""
+        return cls(steps=cfg.ddim_steps, guidance=cfg.guidance)
 
 
 @torch.no_grad()
@@ -32,16 +47,23 @@ def generate(model, schedule, labels: torch.Tensor, s: SampleSettings, seed: int
     return torch.cat(out)
 
 
+def check_finite(images: torch.Tensor) -> torch.Tensor:
+    if not torch.isfinite(images).all():
+        bad = (~torch.isfinite(images)).flatten(1).any(1).sum().item()
+        raise NonFiniteSamples(f"{bad} of {len(images)} generated images are NaN/inf: the model diverged")
+    return images
+
+
 @torch.no_grad()
 def judge_accuracy(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
+    check_finite(images)
     judge.eval()
     device = next(judge.parameters()).device
     preds = torch.cat([judge(images[i:i + 500].to(device)).argmax(1).cpu() for i in range(0, len(images), 500)])
     return (preds == labels).float().mean().item()
 
 
-def forget_acc(model, schedule, judge, f: int, n: int = 100, s: SampleSettings = SampleSettings(),
-               seed: int = 0) -> float:
+def forget_acc(model, schedule, judge, f: int, n: int, s: SampleSettings, seed: int = 0) -> float:
     labels = torch.full((n,), f, dtype=torch.long)
     return judge_accuracy(judge, generate(model, schedule, labels, s, seed), labels)
 
@@ -51,11 +73,11 @@ def retain_labels(f: int | None, n_per_class: int, num_classes: int = 10) -> tor
     return torch.tensor(classes).repeat_interleave(n_per_class)
 
 
-def retain_metrics(model, schedule, judge, f: int | None, real: ImageData, n_per_class: int = 100,
-                   s: SampleSettings = SampleSettings(), seed: int = 0) -> dict:
+def retain_metrics(model, schedule, judge, f: int | None, real: ImageData, n_per_class: int,
+                   s: SampleSettings, seed: int = 0) -> dict:
     """retain_acc and cFID of the retained classes against the real test images of those classes."""
     labels = retain_labels(f, n_per_class)
-    x = generate(model, schedule, labels, s, seed)
+    x = check_finite(generate(model, schedule, labels, s, seed))
     keep = real.labels != f if f is not None else torch.ones(len(real), dtype=torch.bool)
     real_x = to_float(real.images[keep])
     cfid = fid_from_features(judge_features(judge, x), judge_features(judge, real_x))

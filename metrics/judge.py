@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ddpm.checkpoint import load_checkpoint, save_checkpoint
-from ddpm.data import ImageData, load_splits, to_float
+from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint
+from ddpm.data import DATASETS, ImageData, load_splits, to_float
 from ddpm.errors import UserError
 
 
@@ -29,9 +29,30 @@ class JudgeConfig:
     lr: float = 2e-3
     seed: int = 0
 
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise UserError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        for name in ("image_size", "width", "feature_dim", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} {getattr(self, name)} must be at least 1")
+        if self.image_size < 4:
+            raise UserError(f"--image-size {self.image_size} must be at least 4 (the judge halves it twice)")
+        if self.lr <= 0:
+            raise UserError(f"--lr {self.lr} must be positive")
 
-def default_judge_path(cfg: JudgeConfig) -> str:
-    return os.path.join("runs", f"judge-{cfg.dataset}-{cfg.image_size}px.pt")
+
+def default_judge_path(cfg: JudgeConfig, root: str = "runs") -> str:
+    """Where every entry point (train.py judge, reproduce.py, python -m attack) keeps the judge of a
+    data set and image size."""
+    return os.path.join(root, f"judge-{cfg.dataset}-{cfg.image_size}px.pt")
+
+
+def find_judge(cfg: JudgeConfig) -> str:
+    """The judge a command uses by default: the one trained here (runs/), else the shipped one
+    (weights/judge-<dataset>-<size>px.safetensors), else the runs/ path (whose absence is then reported)."""
+    trained = default_judge_path(cfg)
+    shipped = os.path.join("weights", os.path.basename(trained).replace(".pt", ".safetensors"))
+    return shipped if not os.path.exists(trained) and os.path.exists(shipped) else trained
 
 
 class Judge(nn.Module):
@@ -83,6 +104,7 @@ def accuracy(judge: Judge, data: ImageData, batch_size: int = 500) -> float:
 
 def train_judge(cfg: JudgeConfig, out: str, device: torch.device | str = "cpu", progress: bool = True) -> float:
     """Train on the train + aux splits (all real training images), report accuracy on the test split."""
+    check_writable(out)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)

@@ -21,14 +21,15 @@ from metrics.judge import check_judge_matches, load_judge  # noqa: E402
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", default="runs/mnist5k-quick/ddpm.pt")
-    p.add_argument("--judge", default="runs/mnist5k-quick/judge.pt")
+    p.add_argument("--judge", default="runs/judge-mnist5k-16px.pt")
     p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--guidance", type=float, help="default: the model's own (its config's guidance)")
     p.add_argument("--per-class", type=int, default=100)
     a = p.parse_args()
 
     def body():
         model, schedule, cfg, _ = load_ddpm(a.ckpt)
+        a.guidance = cfg.guidance if a.guidance is None else a.guidance
         judge, jckpt = load_judge(a.judge)
         check_judge_matches(jckpt, cfg.dataset, cfg.image_size, a.judge)
         measure(model, schedule, judge, a)

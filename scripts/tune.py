@@ -2,7 +2,8 @@
 
     python scripts/tune.py ga steps=100 lr=2e-5 [more key=value ...] [--n-retain 20]
 
-Used to pick the frozen defaults in unlearn/run.py before the 3-seed run; prints one line per call.
+Used to pick each method's frozen defaults (unlearn/<method>.py, Settings) before the 3-seed run;
+prints one line per call.
 """
 import os
 import sys
@@ -12,9 +13,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ddpm.data import load_splits  # noqa: E402
 from ddpm.pretrain import load_ddpm  # noqa: E402
-from metrics.evaluate import SampleSettings, forget_acc, param_distance, retain_metrics  # noqa: E402
-from metrics.judge import load_judge  # noqa: E402
-from unlearn.run import make_unlearn_config, unlearn  # noqa: E402
+from metrics.evaluate import N_FORGET, SampleSettings, forget_acc, param_distance, retain_metrics  # noqa: E402
+from metrics.judge import JudgeConfig, find_judge, load_judge  # noqa: E402
+from unlearn.run import make_settings, unlearn  # noqa: E402
 
 
 def parse(v: str):
@@ -32,13 +33,13 @@ def main():
     runs = os.environ.get("RUNS", "runs/mnist5k-quick")
     model, schedule, cfg, _ = load_ddpm(os.path.join(runs, "ddpm.pt"))
     theta0 = {k: v.clone() for k, v in model.state_dict().items()}
-    judge, _ = load_judge(os.path.join(runs, "judge.pt"))
+    judge, _ = load_judge(find_judge(JudgeConfig(dataset=cfg.dataset, image_size=cfg.image_size)))
     splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
-    ucfg = make_unlearn_config(method, forget_class=0, seed=0, **overrides)
+    us = make_settings(method, forget_class=0, seed=0, **overrides)
     t0 = time.time()
-    hist = unlearn(model, schedule, splits["train"], ucfg, progress=False)
-    s = SampleSettings(steps=cfg.ddim_steps, guidance=cfg.guidance)
-    fa = forget_acc(model, schedule, judge, 0, 100, s, seed=0)
+    hist = unlearn(model, schedule, splits["train"], method, us, progress=False)
+    s = SampleSettings.of(cfg)
+    fa = forget_acc(model, schedule, judge, 0, N_FORGET, s, seed=0)
     rm = retain_metrics(model, schedule, judge, 0, splits["test"], 20, s, seed=0)
     print(f"{method} {overrides} steps_done={hist['steps_done']} stopped={hist['stopped']} "
           f"forget_acc={fa:.2f} retain_acc={rm['retain_acc']:.2f} cfid={rm['cfid']:.1f} "

@@ -6,7 +6,6 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-torch.set_num_threads(2)
 
 from ddpm.schedule import NoiseSchedule  # noqa: E402
 from ddpm.unet import UNet, UNetConfig  # noqa: E402

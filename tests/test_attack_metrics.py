@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from attack.dimra import DiMRAConfig, dimra
-from ddpm.data import ImageData, attack_set, load_splits
+from attack.dimra import DiMRAConfig, attack_set, dimra
+from ddpm.data import ImageData, load_splits
 from ddpm.errors import UserError
 from ddpm.schedule import NoiseSchedule
 from metrics.evaluate import param_distance
@@ -23,9 +23,29 @@ class Spy(torch.nn.Module):
         return self.model(x, t, c)
 
 
+def test_attack_sets():
+    aux = load_splits("mnist5k", image_size=16)["aux"]
+    retain = attack_set(aux, 3, "retain", 0.1)
+    assert len(retain) == 900 and not (retain.labels == 3).any()
+    mixed = attack_set(aux, 3, "mixed", share=0.1)
+    assert (mixed.labels == 3).sum() == 100 and len(mixed) == 1000
+    assert (attack_set(aux, 3, "mixed", share=0.01).labels == 3).sum() == 9
+    with pytest.raises(UserError, match="out of range"):
+        attack_set(aux, 10, "retain", 0.1)
+    with pytest.raises(UserError, match="lower the share"):
+        attack_set(aux, 3, "mixed", share=0.5)
+
+
+def test_dimra_config_refuses_bad_values():
+    for bad, match in [(dict(steps=0), "--steps 0"), (dict(lr=-1.0), "--lr -1.0"), (dict(eval_every=0), "--eval-every"),
+                       (dict(aux="all"), "--aux 'all'"), (dict(share=1.0), "--share 1.0")]:
+        with pytest.raises(UserError, match=match):
+            DiMRAConfig(**bad)
+
+
 def test_dimra_retain_never_reads_the_forgotten_class():
     aux = load_splits("mnist5k", image_size=8)["aux"]
-    d_aux = attack_set(aux, 4, "retain")
+    d_aux = attack_set(aux, 4, "retain", 0.1)
     spy, s = Spy(tiny_unet()), NoiseSchedule(50)
     dimra(spy, s, d_aux, 4, DiMRAConfig(steps=20, batch_size=32), progress=False)
     seen = torch.cat(spy.seen)
@@ -36,7 +56,7 @@ def test_dimra_retain_never_reads_the_forgotten_class():
 def test_dimra_refuses_a_retain_set_with_the_class():
     aux = load_splits("mnist5k", image_size=8)["aux"]
     with pytest.raises(UserError, match="holds images of class 4"):
-        dimra(tiny_unet(), NoiseSchedule(50), attack_set(aux, 4, "mixed"), 4, DiMRAConfig(aux="retain"),
+        dimra(tiny_unet(), NoiseSchedule(50), attack_set(aux, 4, "mixed", 0.1), 4, DiMRAConfig(aux="retain"),
               progress=False)
 
 

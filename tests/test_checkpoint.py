@@ -17,7 +17,7 @@ def test_round_trip_weights_only(tmp_path):
     save_checkpoint(obj, path)
     back = torch.load(path, weights_only=True)
     assert torch.equal(back["w"], obj["w"]) and back["config"] == obj["config"]
-    assert not os.path.exists(path + ".tmp")
+    assert os.listdir(tmp_path) == ["c.pt"]          # no temporary file left behind
 
 
 def test_resume_gives_the_same_next_steps(tmp_path):

@@ -24,12 +24,30 @@ def run(main, argv, capsys):
     (["ddpm", "--exclude-class", "11", "--steps", "1"], "class index 11 is out of range"),
     (["ddpm", "--device", "cuda:0", "--steps", "1"], "use --device cpu"),
     (["judge", "--dataset", "svhn"], "unknown dataset 'svhn'"),
+    (["ddpm", "--device", "foo"], "--device 'foo' is not a device"),
+    (["ddpm", "--ckpt-every", "0"], "--ckpt-every 0 must be at least 1"),
+    (["ddpm", "--image-size", "10"], "image_size 10 cannot be halved"),
+    (["ddpm", "--steps", "-5"], "--steps -5 must be at least 1"),
+    (["ddpm", "--steps", "0"], "--steps 0 must be at least 1"),
+    (["ddpm", "--batch-size", "0"], "--batch-size 0 must be at least 1"),
+    (["ddpm", "--lr", "-1"], "--lr -1.0 must be positive"),
+    (["ddpm", "--resume"], "does not exist; drop --resume"),
+    (["judge", "--epochs", "0"], "--epochs 0 must be at least 1"),
 ])
 def test_train_errors(argv, expect, capsys, tmp_path):
     if torch.cuda.is_available() and "cuda:0" in argv:
         pytest.skip("a GPU is present")
     code, err = run(train.main, argv + ["--out", str(tmp_path / "x.pt")], capsys)
     assert code == 2 and expect in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists() and not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("what", ["ddpm", "judge"])
+def test_an_impossible_output_path_is_refused_before_training(what, capsys, tmp_path):
+    (tmp_path / "file").write_text("a file, not a folder")
+    code, err = run(train.main, [what, "--out", str(tmp_path / "file" / "x.pt"), "--steps" if what == "ddpm"
+                                 else "--epochs", "1"], capsys)
+    assert code == 2 and "cannot write" in err and len(err.splitlines()) == 1
 
 
 def test_train_refuses_to_overwrite(capsys, tmp_path):
@@ -58,9 +76,22 @@ def test_unlearn_errors(capsys, tmp_path):
     assert code == 2 and "not a DDPM" in err
 
 
-def test_attack_errors(capsys, tmp_path):
-    code, err = run(attack_main, ["--ckpt", str(tmp_path / "none.pt")], capsys)
-    assert code == 2 and "not found" in err
+@pytest.mark.parametrize("flags,expect", [(["--steps", "0"], "--steps 0 must be at least 1"),
+                                          (["--lr", "-1"], "--lr -1.0 must be positive"),
+                                          (["--neg-guidance", "2"], "ga has no setting neg_guidance"),
+                                          (["--device", "foo"], "--device 'foo' is not a device")])
+def test_unlearn_refuses_bad_settings_before_loading_anything(flags, expect, capsys, tmp_path):
+    code, err = run(unlearn_main, ["--method", "ga", "--forget-class", "0", "--ckpt", str(tmp_path / "none.pt"),
+                                   *flags], capsys)
+    assert code == 2 and expect in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags,expect", [([], "not found"), (["--eval-every", "0"], "--eval-every 0"),
+                                          (["--n-eval", "0"], "--n-eval 0"), (["--steps", "-1"], "--steps -1"),
+                                          (["--aux", "all"], "--aux 'all'")])
+def test_attack_errors(flags, expect, capsys, tmp_path):
+    code, err = run(attack_main, ["--ckpt", str(tmp_path / "none.pt"), *flags], capsys)
+    assert code == 2 and expect in err and len(err.splitlines()) == 1
 
 
 def test_cli_end_to_end_and_mismatched_judge(capsys, tmp_path):

@@ -89,19 +89,6 @@ def test_download_failure_is_one_line(tmp_path, monkeypatch):
             D.load_splits(name, str(tmp_path))
 
 
-def test_attack_sets():
-    aux = D.load_splits("mnist5k", image_size=16)["aux"]
-    retain = D.attack_set(aux, 3, "retain")
-    assert len(retain) == 900 and not (retain.labels == 3).any()
-    mixed = D.attack_set(aux, 3, "mixed", share=0.1)
-    assert (mixed.labels == 3).sum() == 100 and len(mixed) == 1000
-    assert (D.attack_set(aux, 3, "mixed", share=0.01).labels == 3).sum() == 9
-    with pytest.raises(UserError, match="out of range"):
-        D.attack_set(aux, 10, "retain")
-    with pytest.raises(UserError, match="lower the share"):
-        D.attack_set(aux, 3, "mixed", share=0.5)
-
-
 def test_batches_are_seeded_and_resumable():
     data = D.ImageData(torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1), torch.arange(10))
     a = D.Batches(data, 4, seed=1)

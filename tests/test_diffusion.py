@@ -1,7 +1,9 @@
+import pytest
 import torch
 from torch import nn
 
-from ddpm.diffusion import ddim_sample, ddpm_sample, drop_labels, guided_eps, noised, simple_loss
+from ddpm.diffusion import (ddim_sample, ddim_step, ddpm_sample, ddpm_step, drop_labels, guided_eps, noised,
+                            simple_loss)
 from ddpm.ema import EMA
 from ddpm.schedule import NoiseSchedule
 from tests.conftest import tiny_unet
@@ -27,10 +29,47 @@ def test_ddim_eta0_is_deterministic_for_a_seed(tiny):
     model, s = tiny
     model.eval()
     labels = torch.tensor([0, 1, 2])
-    a = ddim_sample(model, s, labels, steps=5, eta=0.0, generator=torch.Generator().manual_seed(3))
-    b = ddim_sample(model, s, labels, steps=5, eta=0.0, generator=torch.Generator().manual_seed(3))
-    c = ddim_sample(model, s, labels, steps=5, eta=0.0, generator=torch.Generator().manual_seed(4))
+    a = ddim_sample(model, s, labels, guidance=2.0, steps=5, eta=0.0, generator=torch.Generator().manual_seed(3))
+    b = ddim_sample(model, s, labels, guidance=2.0, steps=5, eta=0.0, generator=torch.Generator().manual_seed(3))
+    c = ddim_sample(model, s, labels, guidance=2.0, steps=5, eta=0.0, generator=torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_guidance_has_no_default_here(tiny):
+    """Its one home is DDPMConfig.guidance: a caller that forgets it gets an error, not a silent 2.0."""
+    model, s = tiny
+    with pytest.raises(TypeError, match="guidance"):
+        ddim_sample(model, s, torch.tensor([0]), steps=2)
+    with pytest.raises(TypeError, match="guidance"):
+        ddpm_sample(model, s, torch.tensor([0]))
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_ddim_eta1_one_timestep_at_a_time_is_the_ddpm_step(clip):
+    """From t to s = t - 1, DDIM's sigma with eta = 1 is beta~_t and its mean is the posterior mean (Song et al. 2021)."""
+    s = NoiseSchedule(50)
+    g = torch.Generator().manual_seed(0)
+    for t in (1, 10, 30, 49):
+        x_t, eps, z = (torch.randn(4, 1, 8, 8, generator=g) * 2 for _ in range(3))
+        torch.testing.assert_close(ddim_step(s, x_t, eps, t, t - 1, 1.0, clip, z), ddpm_step(s, x_t, eps, t, clip, z),
+                                   rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_last_step_returns_the_predicted_x0(clip):
+    """After the last step (DDIM: s = -1, abar_s = 1; DDPM: t = 0, beta~_0 = 0) x is x0^, with no noise."""
+    s = NoiseSchedule(50)
+    g = torch.Generator().manual_seed(0)
+    x_t, eps, z = (torch.randn(4, 1, 8, 8, generator=g) * 2 for _ in range(3))
+
+    def x0_hat(t):
+        x0 = (x_t - (1 - s.abar[t]).sqrt() * eps) / s.abar[t].sqrt()
+        return x0.clamp(-1, 1) if clip else x0
+
+    for t, eta in ((0, 0.0), (0, 1.0), (7, 1.0)):
+        torch.testing.assert_close(ddim_step(s, x_t, eps, t, -1, eta, clip, z), x0_hat(t))
+    # rtol: the DDPM step's x0^ coefficient beta_0 / (1 - abar_0) is 1 only up to float32 rounding of 1 - abar_0.
+    torch.testing.assert_close(ddpm_step(s, x_t, eps, 0, clip, z), x0_hat(0), rtol=1e-4, atol=1e-5)
 
 
 class Oracle(nn.Module):

@@ -1,15 +1,14 @@
-"""experiments.ipynb: it matches its generator, and every cell runs (NOTEBOOK_SMOKE=1, tiny sizes).
+"""experiments.ipynb runs top to bottom (NOTEBOOK_SMOKE=1: tiny sizes).
 
-The notebook runs in a Jupyter kernel named 'python3'. jupyter_client resolves that name to the
-kernel spec of the ipykernel installed in the environment that runs pytest (its kernel.json says
-`python`, which jupyter_client replaces by this interpreter), so `pip install -r requirements.txt`
-into the venv is all it needs; no `ipykernel install` step. The test checks that the kernel really
-is this environment's Python.
+The notebook is its own source: edit it in Jupyter; no test compares it with anything, so a
+student's edit fails only if a cell stops running. It runs in a Jupyter kernel named 'python3'.
+jupyter_client resolves that name to the kernel spec of the ipykernel installed in the environment
+that runs pytest (its kernel.json says `python`, which jupyter_client replaces by this interpreter),
+so `pip install -r requirements.txt` into the venv is all it needs; no `ipykernel install` step.
+The test checks that the kernel really is this environment's Python.
 """
-import importlib.util
 import os
 import sys
-import time
 
 import nbformat
 import pytest
@@ -20,21 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "experiments.ipynb")
 
 
-def load_generator():
-    spec = importlib.util.spec_from_file_location("make_notebook", os.path.join(ROOT, "scripts", "make_notebook.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_notebook_matches_its_generator():
-    saved = nbformat.read(NOTEBOOK, as_version=4)
-    built = load_generator().build()
-    assert [(c.cell_type, c.source) for c in saved.cells] == [(c.cell_type, c.source) for c in built.cells], \
-        "experiments.ipynb differs from scripts/make_notebook.py: rerun `python scripts/make_notebook.py`"
-
-
-def test_notebook_runs_in_smoke_mode(monkeypatch):
+def test_notebook_runs_in_smoke_mode(monkeypatch, tmp_path):
     try:
         KernelSpecManager().get_kernel_spec("python3")
     except NoSuchKernel:
@@ -46,10 +31,8 @@ def test_notebook_runs_in_smoke_mode(monkeypatch):
     # The smoke models are tiny: one thread is as fast, and on a shared 2-core machine it avoids the
     # slowdown of oversubscribed OpenMP threads (the kernel inherits this environment).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": ROOT}})
-    t0 = time.time()
+    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}})
     client.execute()      # raises CellExecutionError (with the cell and its traceback) if a cell fails
-    print(f"notebook executed in {time.time() - t0:.0f} s")
     kernel_prefix = "".join(o.get("text", "") for o in nb.cells[-1].outputs).strip()
     assert os.path.realpath(kernel_prefix) == os.path.realpath(sys.prefix), \
         f"the 'python3' kernel ran {kernel_prefix}, not this environment ({sys.prefix})"

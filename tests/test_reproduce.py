@@ -1,47 +1,211 @@
-"""reproduce.py end to end in its smoke setting, on mnist5k and on tiny MNIST / CIFAR-10 in their real formats."""
+"""reproduce.py end to end in its smoke setting: the table, the stage cache keyed by its inputs,
+a method added through the registry, diverged models, and the errors it refuses before any work."""
 import json
 import os
-import time
+import shutil
+import types
+from dataclasses import dataclass
 
 import pytest
+import torch
+import torch.nn.functional as F
 
+import attack.dimra
+import ddpm.pretrain
 import reproduce
+import unlearn.run
+from attack.__main__ import main as attack_main
+from ddpm.diffusion import noised
 from tests.test_data import write_tiny_cifar10, write_tiny_mnist
+from unlearn import METHODS
+from unlearn.base import Plan, UnlearnSettings
 
 
-def test_smoke_pipeline_and_stage_reuse(tmp_path, monkeypatch):
+# ----------------------------------------------------------------------------- a method in one file
+@dataclass(kw_only=True)
+class ToySettings(UnlearnSettings):
+    steps: int = 3
+    lr: float = 1e-4
+    alpha: float = 0.0
+
+
+def toy_loss(model, schedule, x_f, c_f):
+    """Predict zero noise under f: || eps_theta(x_t, t, f) ||^2."""
+    t, _, x_t = noised(schedule, x_f)
+    return model(x_t, t, c_f).pow(2).mean()
+
+
+TOY = types.SimpleNamespace(LABEL="Toy", Settings=ToySettings,
+                            setup=lambda model, schedule, data, s: Plan(lambda: toy_loss(model, schedule,
+                                                                                         *next(data.forget))))
+
+
+def exploding_setup(model, schedule, data, s):
+    return Plan(lambda: F.mse_loss(model(*_xtc(schedule, data)), torch.zeros(())) * float("inf"))
+
+
+def _xtc(schedule, data):
+    x, c = next(data.forget)
+    t, _, x_t = noised(schedule, x)
+    return x_t, t, c
+
+
+EXPLODING = types.SimpleNamespace(LABEL="Exploding", Settings=ToySettings, setup=exploding_setup)
+
+
+class Counter:
+    """Wraps a function and counts its calls (to see which stages a rerun recomputes)."""
+
+    def __init__(self, monkeypatch, module, name):
+        self.calls, self.fn = 0, getattr(module, name)
+        monkeypatch.setattr(module, name, self)
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+def count_work(monkeypatch) -> dict:
+    """Count training loops started by pre-training, unlearning and DiMRA, and judge trainings."""
+    return {"pretrain": Counter(monkeypatch, ddpm.pretrain, "fit"), "unlearn": Counter(monkeypatch, unlearn.run, "fit"),
+            "attack": Counter(monkeypatch, attack.dimra, "fit"), "judge": Counter(monkeypatch, reproduce, "train_judge")}
+
+
+SMOKE = ["--smoke", "--seeds", "0", "--methods", "ga,toy"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run (seed 0: GA, the toy method, Pre-trained and Retrain) whose folder tests copy."""
+    folder = tmp_path_factory.mktemp("smoke")
+    cwd = os.getcwd()
+    METHODS["toy"] = TOY
+    try:
+        os.chdir(folder)
+        assert reproduce.main(SMOKE) == 0
+    finally:
+        os.chdir(cwd)
+        del METHODS["toy"]
+    return folder
+
+
+@pytest.fixture
+def in_copy(smoke_run, tmp_path, monkeypatch):
+    """A fresh copy of the smoke run's folder as the working directory, the toy method registered."""
+    for name in ("runs", "results"):
+        shutil.copytree(smoke_run / name, tmp_path / name)
     monkeypatch.chdir(tmp_path)
-    t0 = time.time()
-    assert reproduce.main(["--smoke", "--seeds", "0", "1"]) == 0
-    first = time.time() - t0
-    out = tmp_path / "results" / "mnist5k-quick-smoke"
-    table = (out / "table.md").read_text()
-    for name in ("Pre-trained", "Retrain", "GA", "ESD", "SalUn", "DiMUM"):
+    monkeypatch.setitem(METHODS, "toy", TOY)
+    return tmp_path
+
+
+def results(folder):
+    out = folder / "results" / "mnist5k-quick-smoke"
+    return (out / "table.md").read_text(), json.loads((out / "results.json").read_text())
+
+
+def test_smoke_table_has_every_row_and_the_toy_method(smoke_run):
+    table, data = results(smoke_run)
+    for name in ("Pre-trained", "Retrain", "GA", "Toy"):
         assert f"| {name} |" in table
-    data = json.loads((out / "results.json").read_text())
-    assert set(data["rows"]["ga"]) == {"0", "1"}
-    assert data["rows"]["ga"]["0"]["dimra_retain"]["n_aux_forget"] == 0
-    assert data["rows"]["ga"]["0"]["dimra_mixed"]["n_aux_forget"] > 0
-    assert (out / "recovery.png").stat().st_size > 0 and (out / "unlearn_loss.png").stat().st_size > 0
-    assert (out / "grids" / "seed0" / "dimum-dimra-retain.png").exists()
-    # The issue asks for under 2 minutes: 44 s measured on 2 idle cores. The bound is twice that target
-    # so that a CI machine busy with other jobs does not fail a correct pipeline (122 s seen under load).
-    assert first < 240, f"the smoke run took {first:.0f} s (44 s on 2 idle cores)"
-    # a rerun reuses every finished stage
-    t0 = time.time()
-    assert reproduce.main(["--smoke", "--seeds", "0", "1"]) == 0
-    assert time.time() - t0 < first / 2
+    assert "| ESD |" not in table                               # --methods ga,toy
+    toy = data["rows"]["toy"]["0"]
+    assert toy["unlearn_config"]["method"] == "toy" and toy["unlearn_steps"] == 3
+    assert toy["dimra_retain"]["n_aux_forget"] == 0 and toy["dimra_mixed"]["n_aux_forget"] > 0
+    assert toy["inputs"]["model"]["unlearn"]["lr"] == 1e-4      # each row records what it came from
+    assert data["settings"]["environment"]["threads"] >= 1
+    out = smoke_run / "results" / "mnist5k-quick-smoke"
+    assert (out / "recovery.png").stat().st_size > 0 and (out / "grids" / "seed0" / "toy-dimra-retain.png").exists()
+
+
+def test_a_rerun_reuses_every_stage(in_copy, monkeypatch):
+    work = count_work(monkeypatch)
+    assert reproduce.main(SMOKE) == 0
+    assert {k: c.calls for k, c in work.items()} == {"pretrain": 0, "unlearn": 0, "attack": 0, "judge": 0}
+
+
+def test_a_changed_attack_setting_reruns_the_attacks_only(in_copy, monkeypatch):
+    work = count_work(monkeypatch)
+    assert reproduce.main(SMOKE + ["--attack-steps", "6", "--eval-every", "3"]) == 0
+    assert work["unlearn"].calls == 0 and work["attack"].calls == 6     # 3 attacked rows x 2 threat models
+    _, data = results(in_copy)
+    assert data["rows"]["ga"]["0"]["dimra_retain"]["curve"]["step"] == [0, 3, 6]     # --smoke no longer ignores it
+
+
+def test_a_replaced_pretrained_model_reruns_what_depends_on_it(in_copy, monkeypatch):
+    path = in_copy / "runs" / "mnist5k-quick-smoke" / "ddpm.pt"
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["ema"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in ckpt["ema"].items()}
+    torch.save(ckpt, path)
+    work = count_work(monkeypatch)
+    assert reproduce.main(SMOKE) == 0
+    assert work["unlearn"].calls == 2                 # GA and the toy method start from the new weights
+    assert work["attack"].calls == 4                  # their attacks; Retrain's two are reused
+
+
+@pytest.mark.parametrize("damaged,removed", [("ga.json", None), ("ga.pt", "ga.json")])
+def test_a_damaged_cached_stage_names_its_file(damaged, removed, in_copy, capsys):
+    folder = in_copy / "runs" / "mnist5k-quick-smoke" / "forget0" / "seed0"
+    (folder / damaged).write_bytes(b"\x80garbage")
+    if removed:                      # the evaluation must reread the unlearned model
+        (folder / removed).unlink()
+    assert reproduce.main(SMOKE) == 2
+    err = capsys.readouterr().err
+    assert f"{damaged} is damaged" in err and "--fresh" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_model_written_by_reproduce_loads_in_the_attack_cli(in_copy, capsys):
+    folder = in_copy / "runs" / "mnist5k-quick-smoke"
+    judge = folder / "judge-mnist5k-16px.pt"
+    assert attack_main(["--ckpt", str(folder / "forget0" / "seed0" / "toy.pt"), "--judge", str(judge),
+                        "--steps", "2", "--eval-every", "1", "--n-eval", "2", "--out", str(in_copy / "a.pt")]) == 0
+    assert torch.load(in_copy / "a.pt", weights_only=True)["forget_class"] == 0
+
+
+def test_a_diverged_method_is_reported_not_scored(in_copy, monkeypatch):
+    monkeypatch.setitem(METHODS, "boom", EXPLODING)
+    assert reproduce.main(["--smoke", "--seeds", "0", "--methods", "boom"]) == 0
+    table, data = results(in_copy)
+    row = data["rows"]["boom"]["0"]
+    assert "diverged" in row and "forget_acc" not in row and "dimra_retain" not in row
+    assert "| Exploding | diverged: the unlearning loss became NaN/inf after 0 steps |" in table
+
+
+def test_forgetting_the_alternative_digit_picks_another(in_copy):
+    assert reproduce.main(["--smoke", "--seeds", "0", "--methods", "dimum", "--forget-class", "1"]) == 0
+    _, data = results(in_copy)
+    assert data["rows"]["dimum"]["0"]["unlearn_config"]["alt"] == "class:2"
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["--forget-class", "10"], "out of range"),
+    (["--eval-every", "0"], "--eval-every 0 must be at least 1"),
+    (["--attack-steps", "-3"], "--attack-steps -3 must be at least 1"),
+    (["--device", "foo"], "--device 'foo' is not a device"),
+    (["--methods", "ga,nope"], "unknown method(s) nope"),
+    (["--threads", "0"], "--threads 0 must be at least 1"),
+    (["--ablation", "--variants", "ga-100,nope"], "unknown variant"),
+])
+def test_bad_arguments_are_one_line_before_any_work(argv, expect, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    work = count_work(monkeypatch)
+    assert reproduce.main(["--smoke", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expect in err and len(err.splitlines()) == 1
+    assert all(c.calls == 0 for c in work.values())
+
+
+def test_an_unwritable_results_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").write_text("a file where the results folder should be")
+    work = count_work(monkeypatch)
+    assert reproduce.main(["--smoke", "--seeds", "0"]) == 2
+    assert "cannot write" in capsys.readouterr().err and work["pretrain"].calls == 0
 
 
 @pytest.mark.parametrize("preset,writer", [("mnist", write_tiny_mnist), ("cifar10", write_tiny_cifar10)])
 def test_gpu_presets_run_the_same_pipeline(preset, writer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     writer(os.path.join(str(tmp_path), "data"), per_class=105 if preset == "mnist" else 21, test_per_class=5)
-    assert reproduce.main(["--smoke", "--preset", preset, "--seeds", "0"]) == 0
+    assert reproduce.main(["--smoke", "--preset", preset, "--seeds", "0", "--methods", "salun"]) == 0
     assert (tmp_path / "results" / f"{preset}-smoke" / "table.md").exists()
-
-
-def test_bad_class_is_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    assert reproduce.main(["--smoke", "--forget-class", "10"]) == 2
-    assert "out of range" in capsys.readouterr().err

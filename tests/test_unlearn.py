@@ -13,7 +13,8 @@ from tests.conftest import tiny_unet
 from unlearn.dimum import alternative_set, dimum_loss
 from unlearn.esd import esd_loss
 from unlearn.ga import ga_loss
-from unlearn.run import make_unlearn_config, unlearn
+from unlearn import METHODS
+from unlearn.run import make_settings, unlearn
 from unlearn.salun import random_other_class, saliency_mask, salun_loss
 
 
@@ -44,7 +45,7 @@ def setup():
 def test_ga_value(setup, alpha):
     model, s, (x_f, f, x_r, c_r) = setup
     torch.manual_seed(7)
-    got = ga_loss(model, s, x_f, f, x_r, c_r, alpha)
+    got = ga_loss(model, s, x_f, f, x_r, c_r, alpha=alpha)
     torch.manual_seed(7)
     t, eps, xt = draw(s, x_f)
     want = -mse(eps, model(xt, t, f))
@@ -58,7 +59,7 @@ def test_esd_value_and_target_from_the_frozen_model(setup):
     model, s, (x_f, f, x_r, c_r) = setup
     frozen = tiny_unet(seed=1).eval().requires_grad_(False)       # a different network than `model`
     torch.manual_seed(7)
-    got = esd_loss(model, s, x_f, f, x_r, c_r, alpha=0.0, frozen=frozen, eta=2.0)
+    got = esd_loss(model, s, x_f, f, x_r, c_r, alpha=0.0, frozen=frozen, neg_guidance=2.0)
     torch.manual_seed(7)
     t, _, xt = draw(s, x_f)
     null = torch.full_like(f, 10)
@@ -71,7 +72,7 @@ def test_esd_value_and_target_from_the_frozen_model(setup):
 def test_salun_value_uses_the_models_own_prediction_as_target(setup):
     model, s, (x_f, f, x_r, c_r) = setup
     torch.manual_seed(7)
-    got = salun_loss(model, s, x_f, f, x_r, c_r, alpha=1.0)
+    got = salun_loss(model, s, x_f, f, x_r, c_r, alpha=1.0, num_classes=10)
     torch.manual_seed(7)
     t, _, xt = draw(s, x_f)
     c_other = random_other_class(f, 10)
@@ -119,7 +120,7 @@ def test_ga_step_raises_the_forget_loss(setup):
     model, s, (x_f, f, x_r, c_r) = setup
     before = fixed_eval(model, s, x_f, f)
     for _ in range(3):
-        one_step(model, lambda: ga_loss(model, s, x_f.repeat(4, 1, 1, 1), f.repeat(4), x_r, c_r), 0.05)
+        one_step(model, lambda: ga_loss(model, s, x_f.repeat(4, 1, 1, 1), f.repeat(4), x_r, c_r, alpha=0.0), 0.05)
     assert fixed_eval(model, s, x_f, f) > before
 
 
@@ -128,7 +129,7 @@ def test_dimum_step_lowers_the_loss_on_the_alternative_set(setup):
     x_alt = -torch.ones(6, 1, 8, 8)
     before = fixed_eval(model, s, x_alt, f)
     for _ in range(3):
-        one_step(model, lambda: dimum_loss(model, s, x_alt.repeat(4, 1, 1, 1), f.repeat(4), x_r, c_r, 0.0), 0.05)
+        one_step(model, lambda: dimum_loss(model, s, x_alt.repeat(4, 1, 1, 1), f.repeat(4), x_r, c_r, alpha=0.0), 0.05)
     assert fixed_eval(model, s, x_alt, f) < before
 
 
@@ -138,7 +139,7 @@ def test_esd_step_moves_the_prediction_towards_its_target(setup):
 
     def loss():
         torch.manual_seed(5)
-        return esd_loss(model, s, x_f, f, x_r, c_r, frozen=frozen)
+        return esd_loss(model, s, x_f, f, x_r, c_r, alpha=0.0, frozen=frozen, neg_guidance=1.0)
     before = loss().item()
     assert before > 0        # at theta = theta_0 the target -(eps0_f - 2 eps0_null)... differs from eps0_f
     for _ in range(3):
@@ -163,7 +164,8 @@ def test_masked_weights_do_not_move(setup):
     model, s, (x_f, f, x_r, c_r) = setup
     masks = saliency_mask(model, s, iter(lambda: (x_f, f), None), 0.2, n_batches=1)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    fit(model, lambda: salun_loss(model, s, x_f, f, x_r, c_r), 3, 1e-2, grad_mask=masks, progress=False)
+    fit(model, lambda: salun_loss(model, s, x_f, f, x_r, c_r, alpha=1.0, num_classes=10), 3, 1e-2,
+        grad_mask=masks, progress=False)
     for n, p in model.named_parameters():
         assert torch.equal(p[masks[n] == 0], before[n][masks[n] == 0]), n
 
@@ -195,19 +197,19 @@ def tiny_train():
     return ImageData(torch.randint(0, 256, (80, 1, 8, 8), generator=g, dtype=torch.uint8), labels)
 
 
-@pytest.mark.parametrize("method", ["ga", "esd", "salun", "dimum"])
+@pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_runs_through_the_shared_loop(method):
     model, s = tiny_unet(), NoiseSchedule(50)
-    cfg = make_unlearn_config(method, forget_class=2, steps=3, batch_size=4)
-    hist = unlearn(model, s, tiny_train(), cfg, progress=False)
+    hist = unlearn(model, s, tiny_train(), method, make_settings(method, forget_class=2, steps=3, batch_size=4),
+                   progress=False)
     assert hist["steps_done"] == 3 and len(hist["loss"]) == 3
 
 
 def test_frozen_class_embedding_stays_put():
     model, s = tiny_unet(), NoiseSchedule(50)
     before = model.class_emb.weight.detach().clone()
-    unlearn(model, s, tiny_train(), make_unlearn_config("dimum", forget_class=2, steps=3, batch_size=4,
-                                                        freeze_class_emb=True, lr=1e-2), progress=False)
+    unlearn(model, s, tiny_train(), "dimum", make_settings("dimum", forget_class=2, steps=3, batch_size=4,
+                                                           freeze_class_emb=True, lr=1e-2), progress=False)
     assert torch.equal(model.class_emb.weight, before)
     assert model.class_emb.weight.requires_grad      # restored for whoever trains next
 
@@ -224,12 +226,27 @@ def test_alternative_sets():
             alternative_set(bad, train, 2)
 
 
-def test_bad_method_and_class():
+def test_bad_method_class_and_settings_are_refused_before_any_work():
     with pytest.raises(UserError, match="choose one of"):
-        make_unlearn_config("nope")
-    with pytest.raises(UserError, match="out of range"):
-        unlearn(tiny_unet(), NoiseSchedule(50), tiny_train(), make_unlearn_config("ga", forget_class=12),
-                progress=False)
+        make_settings("nope", forget_class=0)
+    for method, bad, match in [("ga", dict(forget_class=12), "out of range"), ("ga", dict(steps=0), "--steps 0"),
+                               ("esd", dict(lr=-1.0), "--lr -1.0"), ("ga", dict(batch_size=0), "--batch-size 0"),
+                               ("salun", dict(fraction=0.0), "--fraction"), ("ga", dict(neg_guidance=2.0), "no setting"),
+                               ("dimum", dict(forget_class=1, alt="class:1"), "another class")]:
+        with pytest.raises(UserError, match=match):
+            make_settings(method, **{"forget_class": 0, **bad})
+
+
+def test_dimum_alternative_class_never_clashes_with_the_forgotten_one():
+    assert make_settings("dimum", forget_class=0).alt == "class:1"
+    assert make_settings("dimum", forget_class=1).alt == "class:2"
+
+
+def test_each_default_lives_in_its_methods_settings():
+    """The headline settings (tuned on seed 0, then frozen): a change here changes results.json."""
+    assert {m: (make_settings(m, forget_class=0).steps, make_settings(m, forget_class=0).lr,
+                make_settings(m, forget_class=0).alpha) for m in ("ga", "esd", "salun", "dimum")} == \
+        {"ga": (130, 1e-5, 0.0), "esd": (300, 1e-4, 0.0), "salun": (300, 1e-4, 1.0), "dimum": (1000, 1e-4, 1.0)}
 
 
 def test_forget_retain_split():

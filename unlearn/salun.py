@@ -11,19 +11,40 @@ class c' != f (stop-gradient on that target), and keep the retained classes:
                      + alpha * L_simple(theta; D_r)
 
 The target moves with the model, so this loss has no fixed minimum to converge to.
+Here c' is drawn uniformly at random among the other classes for every image and step.
 """
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from ddpm.diffusion import noised, simple_loss
+from ddpm.errors import UserError
+
+from .base import Plan, UnlearnSettings
+
+LABEL, COLOR = "SalUn", "tab:purple"
 
 
-def saliency_mask(model, schedule, forget_batches, fraction: float = 0.5, n_batches: int = 10) -> dict:
+@dataclass(kw_only=True)
+class Settings(UnlearnSettings):
+    steps: int = 300
+    lr: float = 1e-4
+    alpha: float = 1.0
+    fraction: float = 0.5              # share of the weights the saliency mask lets move
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 < self.fraction <= 1:
+            raise UserError(f"--fraction {self.fraction} must be in (0, 1]")
+
+
+def saliency_mask(model, schedule, forget_batches, fraction: float, n_batches: int = 10) -> dict:
     """{parameter name: 0/1 tensor} keeping exactly round(fraction * #weights) weights (top |grad|)."""
     model.zero_grad(set_to_none=True)
     for _ in range(n_batches):
-        x_f, f = next(forget_batches)
-        (simple_loss(model, schedule, x_f, f) / n_batches).backward()
+        x_f, c_f = next(forget_batches)
+        (simple_loss(model, schedule, x_f, c_f) / n_batches).backward()
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     scores = torch.cat([p.grad.abs().flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device)
                         for _, p in named])
@@ -37,16 +58,22 @@ def saliency_mask(model, schedule, forget_batches, fraction: float = 0.5, n_batc
     return masks
 
 
-def random_other_class(f: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """c' uniform over the K - 1 classes other than f."""
-    return (f + torch.randint(1, num_classes, f.shape, device=f.device)) % num_classes
+def random_other_class(c_f: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """c' uniform over the K - 1 classes other than f, for every label in c_f."""
+    return (c_f + torch.randint(1, num_classes, c_f.shape, device=c_f.device)) % num_classes
 
 
-def salun_loss(model, schedule, x_f, f, x_r, c_r, alpha: float = 1.0, *, num_classes: int = 10):
+def salun_loss(model, schedule, x_f, c_f, x_r, c_r, alpha: float, *, num_classes: int):
     t, _, x_t = noised(schedule, x_f)
     with torch.no_grad():
-        target = model(x_t, t, random_other_class(f, num_classes))    # sg[eps_theta(x_t, t, c')]
-    loss = F.mse_loss(model(x_t, t, f), target)
+        target = model(x_t, t, random_other_class(c_f, num_classes))    # sg[eps_theta(x_t, t, c')]
+    loss = F.mse_loss(model(x_t, t, c_f), target)
     if alpha > 0:
         loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)
     return loss
+
+
+def setup(model, schedule, data, s: Settings) -> Plan:
+    mask = saliency_mask(model, schedule, data.forget, s.fraction)
+    return Plan(lambda: salun_loss(model, schedule, *next(data.forget), *next(data.retain), alpha=s.alpha,
+                                   num_classes=data.train.num_classes), grad_mask=mask)

@@ -1,0 +1,91 @@
+"""Export the trained mnist5k-quick models to weights/ (safetensors + a JSON description each).
+
+    make weights          # trains the three models with train.py (about 15 min on 2 CPU cores), then runs this
+    python scripts/ship_weights.py [--forget-class 0]
+
+Writes weights/mnist5k-quick-ddpm.safetensors (the pre-trained DDPM's EMA weights),
+weights/mnist5k-quick-ddpm-retrain<f>.safetensors (Retrain: the same recipe without class f) and
+weights/judge-mnist5k-16px.safetensors, each with a .json beside it: the config, the command and
+commit that trained it, the file's sha256 and its measured quality. reproduce.py and the notebook
+use them when their config matches (`--from-scratch` trains instead).
+"""
+import argparse
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import replace
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ddpm.checkpoint import load_checkpoint, save_shipped  # noqa: E402
+from ddpm.errors import UserError, run_cli  # noqa: E402
+from ddpm.pretrain import DDPMConfig, load_ddpm, make_config  # noqa: E402
+from metrics.evaluate import SampleSettings, generate, judge_accuracy  # noqa: E402
+from metrics.judge import JudgeConfig, default_judge_path, load_judge  # noqa: E402
+
+PRESET = "mnist5k-quick"
+PER_CLASS = 100          # guided samples per class behind each quality figure
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def quality(path: str, judge, classes: list[int]) -> dict:
+    """The judge's accuracy on PER_CLASS guided samples of each class (the evaluation sampler, seed 0)."""
+    model, schedule, cfg, _ = load_ddpm(path)
+    labels = torch.tensor(classes).repeat_interleave(PER_CLASS)
+    x = generate(model, schedule, labels, SampleSettings.of(cfg), seed=0)
+    per_class = {k: judge_accuracy(judge, x[labels == k], labels[labels == k]) for k in classes}
+    return {"judge_accuracy_on_guided_samples": judge_accuracy(judge, x, labels),
+            "per_class": per_class, "samples": len(labels),
+            "sampler": f"DDIM eta=0, {cfg.ddim_steps} steps, guidance w={cfg.guidance}, seed 0"}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--out", default="weights")
+    a = p.parse_args()
+
+    def body():
+        cfg = make_config(PRESET)
+        jcfg = JudgeConfig(dataset=cfg.dataset, image_size=cfg.image_size)
+        judge_path = default_judge_path(jcfg)
+        judge, jckpt = load_judge(judge_path)
+        trained_on = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+                      "commit": commit()}
+        f = a.forget_class
+        models = [("ddpm", cfg, f"python train.py ddpm --preset {PRESET}", list(range(10))),
+                  (f"ddpm-retrain{f}", replace(cfg, exclude_class=f),
+                   f"python train.py ddpm --preset {PRESET} --exclude-class {f}", list(range(10)))]
+        for name, c, command, classes in models:
+            src = os.path.join("runs", PRESET, f"{name}.pt")
+            ckpt = load_checkpoint(src, kind="ddpm", hint=f"train it with `{command}`")
+            if DDPMConfig(**ckpt["config"]) != c:
+                raise UserError(f"{src} was not trained with the {PRESET} preset's config: retrain it with `{command}`")
+            meta = save_shipped(ckpt["ema"], {"kind": "ddpm", "config": c.to_dict(), "command": command,
+                                              "weights": "EMA", "steps_trained": ckpt["step"],
+                                              "trained_on": trained_on, "quality": quality(src, judge, classes)},
+                                os.path.join(a.out, f"{PRESET}-{name}.safetensors"))
+            print(f"{meta['file']}: judge accuracy {meta['quality']['judge_accuracy_on_guided_samples']:.3f} "
+                  f"on {meta['quality']['samples']} guided samples")
+        meta = save_shipped(jckpt["model"], {"kind": "judge", "config": jckpt["config"],
+                                             "command": f"python train.py judge --dataset {cfg.dataset} "
+                                                        f"--image-size {cfg.image_size}",
+                                             "trained_on": trained_on, "quality": {"test_acc": jckpt["test_acc"]},
+                                             "extra": {"in_channels": jckpt["in_channels"],
+                                                       "test_acc": jckpt["test_acc"]}},
+                            os.path.join(a.out, os.path.basename(judge_path).replace(".pt", ".safetensors")))
+        print(f"{meta['file']}: test accuracy {jckpt['test_acc']:.4f}")
+    return run_cli(body, "rerun the command")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""What every unlearning method shares: its settings' common fields, the data it is given, and
+what it hands to the shared fine-tuning loop.
+
+A method is one module of this package (see unlearn/__init__.py) with
+    LABEL     its name in tables and figures ("GA"), and optionally COLOR (a matplotlib colour)
+    Settings  a dataclass deriving from UnlearnSettings: the method's defaults, the ONLY place
+              those numbers live, plus any setting of its own
+    setup(model, schedule, data, settings) -> Plan
+              turns the model, the noise schedule, the data streams and the settings into what
+              `ddpm.train_loop.fit` needs: a loss closure and, for SalUn, a gradient mask
+    and its loss function, `<name>_loss`, whose docstring holds its equation.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ddpm.data import Batches, ImageData
+from ddpm.errors import UserError
+
+
+@dataclass(kw_only=True)
+class UnlearnSettings:
+    """Settings every method has. `steps`, `lr` and `alpha` have no default here: each method sets them."""
+    forget_class: int                  # the class f to forget
+    steps: int                         # fine-tuning steps (an upper bound when `plateau` is on)
+    lr: float                          # Adam learning rate
+    alpha: float                       # weight of the retain term alpha * L_simple(theta; D_r); 0 = none
+    batch_size: int = 64
+    plateau: bool = False              # stop when the loss stops falling (convergent losses only)
+    freeze_class_emb: bool = False     # keep the class embedding at theta_0 (cf. SD's frozen text encoder)
+    grad_clip: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        checks = [(0 <= self.forget_class < 10, f"class index {self.forget_class} is out of range: use 0..9"),
+                  (self.steps >= 1, f"--steps {self.steps} must be at least 1"),
+                  (self.lr > 0, f"--lr {self.lr} must be positive"),
+                  (self.alpha >= 0, f"--alpha {self.alpha} must be >= 0"),
+                  (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
+                  (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
+                  (self.seed >= 0, f"--seed {self.seed} must be >= 0")]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+
+@dataclass
+class UnlearnData:
+    """The data every method is given: endless seeded streams of (x in [-1, 1], labels) batches."""
+    train: ImageData        # the whole training split (DiMUM draws its alternative images from it)
+    forget: Batches         # D_f: training images of the forgotten class, labelled f
+    retain: Batches         # D_r: training images of every other class
+    device: torch.device
+
+
+@dataclass
+class Plan:
+    """What a method hands to the shared loop: `loss_fn()` draws its own batches and returns a scalar;
+    `grad_mask` ({parameter name: 0/1 tensor}) restricts which weights move (SalUn), None = all."""
+    loss_fn: Callable[[], torch.Tensor]
+    grad_mask: dict | None = None
