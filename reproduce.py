@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
+from tqdm.auto import tqdm
 
 from attack.dimra import DiMRAConfig, attack_set, dimra
 from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, shipped_config, weights_hash, write_json
@@ -298,14 +299,19 @@ class Pipeline:
         if hist is not None and hist["stopped"] == "nonfinite":
             row["diverged"] = f"the unlearning loss became NaN/inf after {hist['steps_done']} steps"
         else:
+            bar = tqdm(total=3, desc=f"evaluate {v.name}", disable=not self.s.progress, leave=False)
             try:
                 row["forget_acc"] = forget_acc(model, schedule, self.judge, self.f, self.s.n_forget, self.sample, seed)
+                bar.update()
                 row.update(retain_metrics(model, schedule, self.judge, self.f, self.splits["test"],
                                           self.s.n_retain, self.sample, seed))
+                bar.update()
                 self.grid(model, schedule, f"{self.key(v)}-unlearned.png", seed)
+                bar.update()
             except NonFiniteSamples as e:
                 row.pop("forget_acc", None)
                 row["diverged"] = str(e)
+            bar.close()
         row["eval_seconds"] = time.time() - t0
         return row
 

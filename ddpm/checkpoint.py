@@ -74,8 +74,10 @@ def file_sha256(path: str) -> str:
 def save_shipped(state: dict, meta: dict, path: str) -> dict:
     """Write `state` to path (.safetensors) and meta + its sha256 to the .json beside it."""
     from safetensors.torch import save_file
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".partial"
     save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     meta = {**meta, "file": os.path.basename(path), "sha256": file_sha256(path)}
     write_json(meta, sidecar(path))

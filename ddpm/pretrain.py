@@ -57,6 +57,7 @@ class DDPMConfig:
 
     def __post_init__(self):
         """Refuse impossible settings here, before any data is read or any step is trained."""
+        self.ch_mult, self.attn_resolutions = tuple(self.ch_mult), tuple(self.attn_resolutions)   # JSON gives lists
         checks = [(self.steps >= 1, f"--steps {self.steps} must be at least 1"),
                   (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
                   (self.lr > 0, f"--lr {self.lr} must be positive"),

@@ -55,3 +55,78 @@ def test_damaged_and_missing_checkpoints(tmp_path):
     save_checkpoint({"kind": "judge", "config": {}}, judge_like)
     with pytest.raises(UserError, match="not a DDPM"):
         load_ddpm(judge_like)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = str(tmp_path / "c.pt")
+    save_checkpoint({"kind": "ddpm", "config": {}, "v": 1}, path)
+
+    def full(obj, f):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(UserError, match="No space left on device.*intact"):
+        save_checkpoint({"kind": "ddpm", "config": {}, "v": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["v"] == 1 and os.listdir(tmp_path) == ["c.pt"]
+
+
+def test_two_writers_of_one_file_never_collide(tmp_path):
+    """Each save writes its own temporary file: two runs saving the same path at once both succeed."""
+    import threading
+    path, errors = str(tmp_path / "c.pt"), []
+
+    def writer(k):
+        try:
+            for i in range(20):
+                save_checkpoint({"kind": "ddpm", "config": {}, "w": torch.full((1000,), float(k))}, path)
+        except Exception as e:          # noqa: BLE001 - any failure is the bug this test looks for
+            errors.append(e)
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and os.listdir(tmp_path) == ["c.pt"]
+    assert torch.load(path, weights_only=True)["w"][0] in (0.0, 1.0)
+
+
+def test_weights_hash_sees_any_change():
+    from ddpm.checkpoint import weights_hash
+    a = {"w": torch.zeros(3), "b": torch.ones(2)}
+    assert weights_hash(a) == weights_hash({"b": torch.ones(2), "w": torch.zeros(3)})
+    assert weights_hash(a) != weights_hash({"w": torch.tensor([0.0, 0.0, 1e-7]), "b": torch.ones(2)})
+
+
+def test_shipped_weights_load_like_a_checkpoint_and_refuse_a_changed_file(tmp_path):
+    from ddpm.checkpoint import save_shipped
+    from ddpm.pretrain import build_model
+    cfg = make_config("mnist5k-quick", **TINY)
+    model, _ = build_model(cfg)
+    path = str(tmp_path / "m.safetensors")
+    meta = save_shipped(model.state_dict(), {"kind": "ddpm", "config": cfg.to_dict(), "command": "test"}, path)
+    loaded, _, cfg2, ckpt = load_ddpm(path)
+    assert cfg2 == cfg and ckpt["meta"]["sha256"] == meta["sha256"]
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    with open(path, "r+b") as f:           # flip one byte of the weights
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(UserError, match="does not match the sha256"):
+        load_ddpm(path)
+
+
+def test_the_pipeline_uses_shipped_weights_whose_config_matches(tmp_path, monkeypatch):
+    import reproduce
+    from ddpm.checkpoint import save_shipped
+    from ddpm.pretrain import build_model
+    monkeypatch.chdir(tmp_path)
+    pipe = reproduce.Pipeline(reproduce.Settings(seeds=(0,)), torch.device("cpu"))
+    model, _ = build_model(pipe.cfg)
+    shipped = os.path.join("weights", "mnist5k-quick-ddpm.safetensors")
+    save_shipped(model.state_dict(), {"kind": "ddpm", "config": pipe.cfg.to_dict()}, shipped)
+    monkeypatch.setattr(reproduce, "pretrain", lambda *a, **k: pytest.fail("trained instead of using weights/"))
+    assert pipe.base_model_path(pipe.cfg, "ddpm") == shipped
+    pipe.s.from_scratch = True                       # --from-scratch trains instead
+    with pytest.raises(BaseException, match="trained instead"):
+        pipe.base_model_path(pipe.cfg, "ddpm")

@@ -98,3 +98,30 @@ def test_batches_are_seeded_and_resumable():
     b = D.Batches(data, 4, seed=99)
     b.load_state_dict(state)
     assert all(torch.equal(u, next(b)[1]) for u in x1)
+
+
+class RunsCode:
+    """A pickle payload that would run a shell command when unpickled by plain pickle.load."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_cifar_batch_cannot_run_code(tmp_path):
+    root = str(tmp_path / "data")
+    write_tiny_cifar10(root)
+    marker = tmp_path / "pwned"
+    with open(os.path.join(root, "cifar-10-batches-py", "data_batch_1"), "wb") as f:
+        pickle.dump({b"data": RunsCode(marker), b"labels": [0]}, f)
+    with pytest.raises(UserError, match="data_batch_1 is not a CIFAR-10 batch file"):
+        D.load_splits("cifar10", root)
+    assert not marker.exists()
+
+
+def test_the_real_cifar_format_still_loads(tmp_path):
+    write_tiny_cifar10(str(tmp_path / "data"))
+    splits = D.load_splits("cifar10", str(tmp_path / "data"))
+    assert splits["train"].images.shape[1:] == (3, 32, 32)
