@@ -147,7 +147,7 @@ def write_main(info, rows, names, seconds, argv):
     out = info["results_dir"]
     os.makedirs(out, exist_ok=True)
     steps = info["attack"]["steps"]
-    mid = 100 if steps >= 100 else steps
+    mid = 100 if steps > 100 else max(steps // 2, 1)
     seeds = info["seeds"]
     lines = header(info, seconds, argv, "DiMRA vs. unlearning", rows)
     lines += [f"| model | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | verdict | "
@@ -195,6 +195,16 @@ def write_main(info, rows, names, seconds, argv):
                         info["forget_class"], info["image_size"], seeds[0])
 
 
+def _save(fig, path):
+    """Write the figure to `path` and close it; with path None return it (a notebook shows it)."""
+    fig.tight_layout()
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return None
+
+
 def plot_forget_samples(grid_folder, names, path, f, image_size, seed):
     """Row 1 of each saved grid (10 samples of class f): after unlearning and after each attack."""
     stages = [("unlearned", "after unlearning"), ("dimra-retain", "after DiMRA-retain"),
@@ -222,7 +232,8 @@ def plot_forget_samples(grid_folder, names, path, f, image_size, seed):
 
 
 def plot_recovery(rows, names, path, f):
-    """forget_acc along each attack, mean ± sd over the seeds, one panel per threat model."""
+    """forget_acc along each attack, mean ± sd over the seeds, one panel per threat model
+    (written to `path`, or returned when path is None)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     n_seeds = 1
     for ax, aux in zip(axes, ("retain", "mixed")):
@@ -244,9 +255,7 @@ def plot_recovery(rows, names, path, f):
     axes[0].set_ylabel(f"forget_acc (judge accuracy on class-{f} samples)")
     axes[1].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"Recovery of the forgotten class under DiMRA (mean ± sd over {n_seeds} seed(s))")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return _save(fig, path)
 
 
 def plot_losses(rows, names, path):
@@ -262,9 +271,7 @@ def plot_losses(rows, names, path):
     axes[0][0].set_ylabel("loss")
     if methods:
         axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return _save(fig, path)
 
 
 def write_ablation(info, rows, variants, seconds, argv):
@@ -273,7 +280,7 @@ def write_ablation(info, rows, variants, seconds, argv):
     out = info["results_dir"]
     os.makedirs(out, exist_ok=True)
     steps = info["attack"]["steps"]
-    mid = 100 if steps >= 100 else steps
+    mid = 100 if steps > 100 else max(steps // 2, 1)
     lines = header(info, seconds, argv, "Ablation (one seed)", rows)
     lines += [f"| variant | factor | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | "
               f"DiMRA-mixed @{mid} / @{steps} | retain_acc | cFID | ‖θ−θ₀‖ |",

@@ -247,11 +247,11 @@ def self_check() -> bool:
                 continue
             row = grade(wrong, [part])[0]
             results.append((f"wrong: {what}", part, row, row["points"] < row["max_points"]))
-    print(f"{'check':<58}{'part':<7}{'tests passed':>13}{'points':>8}  ok")
+    print(f"{'check':<64}{'part':<7}{'tests passed':>13}{'points':>8}  ok")
     for check, part, row, ok in results:
         tests = f"{row['passed']} / {row['total']}" if row else "-"
         points = f"{row['points']:.1f}" if row else "-"
-        print(f"{check:<58}{part:<7}{tests:>13}{points:>8}  {'yes' if ok else 'NO'}")
+        print(f"{check:<64}{part:<7}{tests:>13}{points:>8}  {'yes' if ok else 'NO'}")
     return all(ok for *_, ok in results)
 
 
