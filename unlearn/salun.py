@@ -64,6 +64,8 @@ def random_other_class(c_f: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def salun_loss(model, schedule, x_f, c_f, x_r, c_r, alpha: float, *, num_classes: int):
+    """|| eps_theta(x_t, t, f) - sg[eps_theta(x_t, t, c')] ||^2 + alpha * L_simple(theta; D_r), x_t from
+    x_f (labels c_f, all f), c' a random other class; (x_r, c_r) a batch of D_r."""
     t, _, x_t = noised(schedule, x_f)
     with torch.no_grad():
         target = model(x_t, t, random_other_class(c_f, num_classes))    # sg[eps_theta(x_t, t, c')]
