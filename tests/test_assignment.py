@@ -73,12 +73,14 @@ def test_make_ddim_part_leaves_the_ddpm_step_working():
     assert namespace["ddim_step"].__doc__ == diffusion.ddim_step.__doc__
 
 
-def test_make_salun_part_handles_a_function_without_docstring():
+def test_make_salun_part_keeps_both_docstrings_and_handles_a_function_without_one():
     namespace = load_stubbed("unlearn/salun.py", ["salun_loss", "saliency_mask"])
     stubbed = ast.parse(assignment.stub_source(read("unlearn/salun.py"), ["salun_loss", "saliency_mask"]))
     funcs = {n.name: n for n in stubbed.body if isinstance(n, ast.FunctionDef)}
-    assert [type(s) for s in funcs["salun_loss"].body] == [ast.Raise]          # it has no docstring
+    assert [type(s) for s in funcs["salun_loss"].body] == [ast.Expr, ast.Raise]    # docstring, then the TODO
     assert ast.get_docstring(funcs["saliency_mask"]) == salun.saliency_mask.__doc__.strip()
+    bare = ast.parse(assignment.stub_source("def f(x):\n    y = x + 1\n    return y\n", ["f"]))
+    assert [type(s) for s in bare.body[0].body] == [ast.Raise]                     # no docstring to keep
     with pytest.raises(NotImplementedError, match="TODO: saliency_mask"):
         namespace["saliency_mask"](tiny_unet(), NoiseSchedule(50), iter([]), 0.5)
     others = namespace["random_other_class"](torch.full((50,), 3), 10)         # untouched, still works
