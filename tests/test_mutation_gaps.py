@@ -205,17 +205,27 @@ def test_mixed_attack_set_is_the_same_for_a_seed():
 
 
 def test_dimra_trains_with_its_own_settings(monkeypatch):
-    """DiMRA fine-tunes for cfg.steps at cfg.lr with gradient clipping cfg.grad_clip. Rejects dropping any of
-    them on the way to the training loop (e.g. grad_clip=None: no clipping, or fit's default 1.0)."""
+    """DiMRA fine-tunes for cfg.steps at cfg.lr with gradient clipping cfg.grad_clip, on batches seeded with
+    cfg.seed. Rejects dropping any of them on the way (e.g. grad_clip=None: no clipping, or fit's default 1.0;
+    the batch seed dropped: Batches' default 0, the same for every --seed)."""
     seen = {}
 
     def spy_fit(model, loss_fn, steps, lr, **kw):
         seen.update(steps=steps, lr=lr, grad_clip=kw.get("grad_clip", "fit's default"))
         return {"loss": [], "stopped": None}
     monkeypatch.setattr(dimra_module, "fit", spy_fit)
+    batch_seeds = []
+
+    class SpyBatches(dimra_module.Batches):
+        def __init__(self, data, batch_size, seed=0, **kwargs):
+            batch_seeds.append(seed)
+            super().__init__(data, batch_size, seed=seed, **kwargs)
+    monkeypatch.setattr(dimra_module, "Batches", SpyBatches)
     data = ImageData(torch.zeros(8, 1, 8, 8, dtype=torch.uint8), torch.arange(8) % 4 + 1)
-    res = dimra(tiny_unet(), NoiseSchedule(50), data, 0, DiMRAConfig(steps=7, lr=3e-4, grad_clip=0.5), progress=False)
+    res = dimra(tiny_unet(), NoiseSchedule(50), data, 0, DiMRAConfig(steps=7, lr=3e-4, grad_clip=0.5, seed=3),
+                progress=False)
     assert seen == {"steps": 7, "lr": 3e-4, "grad_clip": 0.5}
+    assert batch_seeds == [3]                     # D_aux's batch order follows --seed
     assert res["diverged"] is False
 
 
@@ -230,8 +240,9 @@ def test_dimra_reports_a_diverged_attack():
         def forward(self, x, t, c):
             return self.net(x, t, c) * float("inf")
     data = ImageData(torch.zeros(8, 1, 8, 8, dtype=torch.uint8), torch.arange(8) % 4 + 1)
-    res = dimra(Exploding(), NoiseSchedule(50), data, 0, DiMRAConfig(steps=3, batch_size=4),
-                measure=lambda m: 0.5, progress=False)
+    model = Exploding()
+    res = dimra(model, NoiseSchedule(50), data, 0, DiMRAConfig(steps=3, batch_size=4),
+                measure=lambda m: 0.5 if m is model else -1.0, progress=False)      # measures the attacked model
     assert res["diverged"] is True
     assert res["curve"] == {"step": [0], "forget_acc": [0.5]} and res["loss"] == []
 
@@ -344,3 +355,18 @@ def test_row_verdict_compares_a_row_with_retrain_under_the_same_attack():
     assert row_verdict(rows, "esd", "retain") == "resists"     # AUC 0.03125 <= 0 + 0.05
     assert row_verdict(rows, "salun", "retain") == ""          # never attacked with 'retain'
     assert row_verdict(rows, "salun", "mixed") == ""           # Retrain was not attacked with 'mixed'
+
+
+def test_dimum_alternative_batches_follow_the_runs_seed(monkeypatch):
+    """DiMUM's D_alt batches are drawn with the run's seed (+2, after D_f's +0 and D_r's +1): dropping the
+    seed would make the batch order the same for every --seed."""
+    import unlearn.dimum as dimum
+    seen, real = [], dimum.Batches
+
+    def spy(data, batch_size, seed=0, device="cpu"):
+        seen.append(seed)
+        return real(data, batch_size, seed=seed, device=device)
+    monkeypatch.setattr(dimum, "Batches", spy)
+    unlearn(tiny_unet(), NoiseSchedule(50), tiny_train(), "dimum",
+            make_settings("dimum", forget_class=2, steps=1, batch_size=4, seed=5), progress=False)
+    assert seen == [7]
