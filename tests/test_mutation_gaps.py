@@ -370,3 +370,15 @@ def test_dimum_alternative_batches_follow_the_runs_seed(monkeypatch):
     unlearn(tiny_unet(), NoiseSchedule(50), tiny_train(), "dimum",
             make_settings("dimum", forget_class=2, steps=1, batch_size=4, seed=5), progress=False)
     assert seen == [7]
+
+
+def test_linear_schedule_rescales_both_ends_for_other_T():
+    """beta runs from 1e-4 * 1000/T to 0.02 * 1000/T: at T = 100, 1e-3 to 0.2 (a mutant that divides the
+    end by the scale is invisible at T = 1000, where the scale is 1)."""
+    from ddpm.schedule import linear_betas
+    b = linear_betas(100)
+    assert b[0].item() == pytest.approx(1e-3) and b[-1].item() == pytest.approx(0.2)
+
+
+def test_the_schedule_defaults_to_the_ddpm_papers_T():
+    assert NoiseSchedule().T == 1000 and len(NoiseSchedule().betas) == 1000
