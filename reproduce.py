@@ -146,6 +146,7 @@ class Pipeline:
         self.sample = SampleSettings.of(self.cfg)
         self.f = s.forget_class
         self.timing = {}
+        self.made = set()                  # stage keys of the unlearned models this invocation computed
         for folder in (self.runs, self.results):
             check_writable(os.path.join(folder, "x"))
 
@@ -271,7 +272,7 @@ class Pipeline:
         if us is None:
             return model, schedule, None
         model_path, key = os.path.join(self.folder(seed), f"{self.key(v)}.pt"), fingerprint(self.model_inputs(v, seed))
-        if os.path.exists(model_path) and not self.s.fresh:
+        if os.path.exists(model_path) and (not self.s.fresh or key in self.made):   # --fresh: once a run
             try:
                 saved = load_checkpoint(model_path, kind="unlearned")
             except UserError:
@@ -285,6 +286,7 @@ class Pipeline:
         save_checkpoint({"kind": "unlearned", "config": self.cfg.to_dict(), "unlearn": hist["config"],
                          "pretrained": self.ddpm_path, "model": model.state_dict(), "ema": None,
                          "history": hist, "stage_key": key}, model_path)
+        self.made.add(key)
         return model, schedule, hist
 
     def evaluate(self, v: Variant, seed: int) -> dict:

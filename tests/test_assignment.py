@@ -3,6 +3,7 @@ the reference full marks and a TODO copy 0 (with the student's tests replaced), 
 implementation loses points. The whole-repository proof is `python scripts/assignment.py self-check`."""
 import ast
 import importlib.util
+import inspect
 import os
 
 import pytest
@@ -51,7 +52,7 @@ def test_make_replaces_only_the_body_and_keeps_the_docstring():
     original, stubbed = read("unlearn/ga.py"), assignment.stub_source(read("unlearn/ga.py"), ["ga_loss"])
     assert without(ast.parse(original), "ga_loss") == without(ast.parse(stubbed), "ga_loss")
     func = next(n for n in ast.parse(stubbed).body if getattr(n, "name", None) == "ga_loss")
-    assert ast.get_docstring(func) == ga.ga_loss.__doc__.strip()
+    assert ast.get_docstring(func) == inspect.cleandoc(ga.ga_loss.__doc__)
     assert [type(s) for s in func.body] == [ast.Expr, ast.Raise]
     assert "# TODO(student)" in stubbed and ga.ga_loss.__code__.co_firstlineno == func.lineno   # def line kept in place
 
@@ -78,7 +79,7 @@ def test_make_salun_part_keeps_both_docstrings_and_handles_a_function_without_on
     stubbed = ast.parse(assignment.stub_source(read("unlearn/salun.py"), ["salun_loss", "saliency_mask"]))
     funcs = {n.name: n for n in stubbed.body if isinstance(n, ast.FunctionDef)}
     assert [type(s) for s in funcs["salun_loss"].body] == [ast.Expr, ast.Raise]    # docstring, then the TODO
-    assert ast.get_docstring(funcs["saliency_mask"]) == salun.saliency_mask.__doc__.strip()
+    assert ast.get_docstring(funcs["saliency_mask"]) == inspect.cleandoc(salun.saliency_mask.__doc__)
     bare = ast.parse(assignment.stub_source("def f(x):\n    y = x + 1\n    return y\n", ["f"]))
     assert [type(s) for s in bare.body[0].body] == [ast.Raise]                     # no docstring to keep
     with pytest.raises(NotImplementedError, match="TODO: saliency_mask"):

@@ -124,6 +124,12 @@ def test_a_rerun_reuses_every_stage(in_copy, monkeypatch):
     assert {k: c.calls for k, c in work.items()} == {"pretrain": 0, "unlearn": 0, "attack": 0, "judge": 0}
 
 
+def test_fresh_redoes_every_stage_once(in_copy, monkeypatch):
+    work = count_work(monkeypatch)
+    assert reproduce.main(SMOKE + ["--fresh"]) == 0
+    assert {k: c.calls for k, c in work.items()} == {"pretrain": 2, "unlearn": 2, "attack": 6, "judge": 1}
+
+
 def test_a_changed_attack_setting_reruns_the_attacks_only(in_copy, monkeypatch):
     work = count_work(monkeypatch)
     assert reproduce.main(SMOKE + ["--attack-steps", "6", "--eval-every", "3"]) == 0

@@ -44,10 +44,12 @@ class Settings(UnlearnSettings):
 
 
 def dimum_loss(model, schedule, x_alt, c_alt, x_r, c_r, alpha: float):
-    """x_alt: a batch of D_alt; c_alt: its labels (all f)."""
-    loss = simple_loss(model, schedule, x_alt, c_alt)
+    """L_DiMUM = L_simple(theta; {(x_alt, f)}) + alpha * L_simple(theta; D_r), on one batch of each.
+
+    x_alt: a batch of D_alt; c_alt: its labels (all f); (x_r, c_r): a batch of D_r."""
+    loss = simple_loss(model, schedule, x_alt, c_alt)                    # memorise x_alt under label f
     if alpha > 0:
-        loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)
+        loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)     # + alpha * L_simple(theta; D_r)
     return loss
 
 

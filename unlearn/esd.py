@@ -36,13 +36,16 @@ class Settings(UnlearnSettings):
 
 
 def esd_loss(model, schedule, x_f, c_f, x_r, c_r, alpha: float, *, frozen, neg_guidance: float):
-    """`frozen` is the pre-trained model eps_0 (requires_grad False); c_f: the labels of x_f (all f)."""
+    """L_ESD = || eps_theta(x_t, t, f) - [eps_0(x_t, t, null) - neg_guidance (eps_0(x_t, t, f) - eps_0(x_t, t, null))] ||^2
+             + alpha * L_simple(theta; D_r),   x_t noised from x_f.
+
+    `frozen` is the pre-trained model eps_0 (requires_grad False); c_f: the labels of x_f (all f)."""
     t, _, x_t = noised(schedule, x_f)
     null = torch.full_like(c_f, frozen.null_class)
     with torch.no_grad():   # one batched pass of the frozen model gives both of its predictions
         eps0_f, eps0_null = frozen(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([c_f, null])).chunk(2)
         target = eps0_null - neg_guidance * (eps0_f - eps0_null)
-    loss = F.mse_loss(model(x_t, t, c_f), target)
+    loss = F.mse_loss(model(x_t, t, c_f), target)                        # || eps_theta(x_t, t, f) - target ||^2
     if alpha > 0:
         loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)
     return loss

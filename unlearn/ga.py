@@ -24,10 +24,12 @@ class Settings(UnlearnSettings):
 
 
 def ga_loss(model, schedule, x_f, c_f, x_r, c_r, alpha: float):
-    """x_f: a batch of D_f with its labels c_f (all f); (x_r, c_r): a batch of D_r."""
-    loss = -simple_loss(model, schedule, x_f, c_f)
+    """L_GA = - L_simple(theta; D_f) + alpha * L_simple(theta; D_r), on one batch of each.
+
+    x_f: a batch of D_f with its labels c_f (all f); (x_r, c_r): a batch of D_r."""
+    loss = -simple_loss(model, schedule, x_f, c_f)                       # - L_simple(theta; D_f)
     if alpha > 0:
-        loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)
+        loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)     # + alpha * L_simple(theta; D_r)
     return loss
 
 

@@ -69,7 +69,7 @@ def salun_loss(model, schedule, x_f, c_f, x_r, c_r, alpha: float, *, num_classes
     t, _, x_t = noised(schedule, x_f)
     with torch.no_grad():
         target = model(x_t, t, random_other_class(c_f, num_classes))    # sg[eps_theta(x_t, t, c')]
-    loss = F.mse_loss(model(x_t, t, c_f), target)
+    loss = F.mse_loss(model(x_t, t, c_f), target)                        # || eps_theta(x_t, t, f) - sg[...] ||^2
     if alpha > 0:
         loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)
     return loss
