@@ -7,16 +7,21 @@ Two workloads, on identical inputs for both networks:
           guidance w of the mnist5k-quick preset): --n labels, so every network call sees a batch of 2n.
 diffusers' model is wrapped to look like ours (forward(x, t, c), .config, .null_class), so both run the
 very same loss and sampling loop. Repetitions of the contestants are interleaved (and their order
-alternated) so that background load hits them equally. Reported: median and [min, max] time, and the
-speed ratio theirs / ours (>= 1.0: ours is at least as fast).
+alternated) so that background load hits them equally. Reported: median and [min, max] time, the
+speed ratio theirs / ours (>= 1.0: ours is at least as fast), and how close each row comes to the
+machine's limit: the workload's FLOPs (torch.utils.flop_counter, counted once on our model), the
+achieved GFLOP/s and its share of the CPU's float32 peak (`cpu_peak`, from lscpu).
 
     .venv/bin/pip install -r requirements-bench.txt           # diffusers, once
     .venv/bin/python bench.py --preset mnist5k-quick           # CPU, defaults per preset
     .venv/bin/python bench.py --preset mnist --reps 5 --sample-reps 2 --threads 2
     .venv/bin/python bench.py --preset mnist5k-quick --try-speedups   # + "ours" with CPU tricks
     .venv/bin/python bench.py --preset mnist5k-quick --profile        # top ops of our training step
+    .venv/bin/python bench.py --preset mnist5k-quick --amp            # bf16 autocast on the CPU
     python bench.py --preset cifar10 --device cuda --amp --compile --channels-last --tf32
 """
+import re
+import subprocess
 import argparse
 import statistics
 import sys
@@ -25,6 +30,7 @@ from contextlib import nullcontext
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ddpm.diffusion import ddim_sample, simple_loss
 from ddpm.pretrain import DDPMConfig, build_model, make_config
@@ -115,19 +121,55 @@ def run(contestants, workload, reps, warmup, fn, device):
             k.times[workload].append(timed(lambda: fn(k, r), device))
 
 
-def report(contestants, workload, unit_ms):
+def cpu_peak(threads: int) -> tuple[float, str]:
+    """The float32 peak of `threads` cores in GFLOP/s and how it was computed:
+    cores x FLOP per cycle x clock. FLOP per cycle = 2 (a fused multiply-add) x float32 lanes x
+    FMA pipes: AVX-512 on Intel server cores 2 x 16 x 2 = 64; AMD Zen 4 (family 25) runs AVX-512
+    as two 256-bit halves, so 2 x 8 x 2 = 32, as AVX2 cores do. The clock is lscpu's 'CPU max MHz',
+    or else BogoMIPS / 2 (the base clock a virtual machine reports): boost clocks above it make the
+    true peak higher and the percentages below optimistic."""
+    try:
+        info = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return float("nan"), "lscpu not available"
+    field = lambda name: (re.search(rf"^{name}:\s*(.+)$", info, re.M) or [None, ""])[1].strip()  # noqa: E731
+    flags, family = field("Flags").split(), field("CPU family")
+    mhz = float(field("CPU max MHz") or 0) or float(field("BogoMIPS") or "nan") / 2
+    if "avx512f" in flags and not (field("Vendor ID") == "AuthenticAMD" and family in ("25", "26")):
+        per_cycle, why = 64, "AVX-512, 2 FMA pipes"
+    elif "avx512f" in flags or "fma" in flags:
+        per_cycle, why = 32, "256-bit FMA x 2 pipes" + (" (Zen 4 AVX-512 is double-pumped)" if "avx512f" in flags else "")
+    else:
+        per_cycle, why = 8, "SSE (no FMA)"
+    peak = threads * per_cycle * mhz / 1e3
+    return peak, (f"{threads} core(s) x {per_cycle} FLOP/cycle ({why}) x {mhz:.0f} MHz "
+                  f"({'CPU max MHz' if field('CPU max MHz') else 'BogoMIPS / 2'}) = {peak:.0f} GFLOP/s float32")
+
+
+def count_flops(fn) -> float:
+    """FLOPs of one call of fn (matrix products and convolutions, forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def report(contestants, workload, unit_ms, flops=None, peak=float("nan")):
     base = contestants[0].times[workload]
     print(f"\n{workload}: {len(base)} interleaved reps per model. time/ours: median time of the row / median "
           f"time of ours; paired: the same ratio per round, median [min, max]. For diffusers, time/ours is "
           f"our speed ratio: >= 1.0 means ours is at least as fast")
-    print("| model | median ms | min ms | max ms | time/ours | paired |")
-    print("|---|---|---|---|---|---|")
+    if flops:
+        print(f"{flops / 1e9:.1f} GFLOP per {workload} call (counted on ours); GFLOP/s and % of peak from the median")
+    print("| model | median ms | min ms | max ms | time/ours | paired | GFLOP/s | % fp32 peak |")
+    print("|---|---|---|---|---|---|---|---|")
     for k in contestants:
         t = k.times[workload]
         paired = [a / b for a, b in zip(t, base)]
+        rate = flops / statistics.median(t) / 1e9 if flops else float("nan")
         print(f"| {k.name} | {unit_ms * statistics.median(t):.1f} | {unit_ms * min(t):.1f} | "
               f"{unit_ms * max(t):.1f} | {statistics.median(t) / statistics.median(base):.3f} | "
-              f"{statistics.median(paired):.3f} [{min(paired):.3f}, {max(paired):.3f}] |")
+              f"{statistics.median(paired):.3f} [{min(paired):.3f}, {max(paired):.3f}] | {rate:.0f} | "
+              f"{100 * rate / peak:.0f} |")
 
 
 def profile_train(k: Contestant, schedule, x0, c, amp, device, steps=5):
@@ -160,9 +202,9 @@ def main(argv=None):
     p.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of our training step, then stop")
     p.add_argument("--try-speedups", action="store_true",
                    help="also time our UNet with channels_last (train, sample) and inference_mode (sample)")
-    g = p.add_argument_group("GPU switches (applied to both models alike)")
-    g.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
-    g.add_argument("--compile", action="store_true", help="torch.compile both models (CUDA only)")
+    g = p.add_argument_group("switches (applied to both models alike)")
+    g.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA, or CPU: fast with AVX512-BF16 / AMX)")
+    g.add_argument("--compile", action="store_true", help="torch.compile both models (on the CPU it needs a C++ compiler)")
     g.add_argument("--channels-last", action="store_true", help="channels_last memory format (also on CPU)")
     g.add_argument("--tf32", action="store_true", help="TF32 matmuls and convolutions (CUDA only)")
     a = p.parse_args(argv)
@@ -171,7 +213,7 @@ def main(argv=None):
     if device.type == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda asked for, but no CUDA GPU is visible")
     if device.type != "cuda":
-        bad = [f for f in ("amp", "compile", "tf32") if getattr(a, f)]
+        bad = [f for f in ("tf32",) if getattr(a, f)]
         if bad:
             p.error(f"--{', --'.join(bad)}: GPU-only switch(es); this benchmark runs them on CUDA only")
     if a.threads:
@@ -182,7 +224,7 @@ def main(argv=None):
     batch, n, reps = a.batch or batch, a.n or n, a.reps or reps
     sample_reps = a.sample_reps or sample_reps
     warmup = a.warmup if a.warmup is not None else warmup
-    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if a.amp else nullcontext
+    amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if a.amp else nullcontext
 
     cfg = make_config(a.preset)
     torch.manual_seed(0)
@@ -216,18 +258,22 @@ def main(argv=None):
     if a.profile:
         profile_train(contestants[0], schedule, x0, c, amp, device)
         return 0
+    peak, how = cpu_peak(torch.get_num_threads()) if device.type == "cpu" else (float("nan"), "GPU: not computed")
+    print(f"peak: {how}" + (" (bf16 dot products: twice that)" if a.amp and device.type == "cpu" else ""))
     if a.skip != "train":
+        flops = count_flops(lambda: train_step(contestants[0], schedule, x0, c, amp, seed=0))
         run(contestants, "train", reps, warmup,
             lambda k, r: train_step(k, schedule, x0, c, amp, seed=r), device)
-        report(contestants, "train", 1e3)
+        report(contestants, "train", 1e3, flops, peak)
     if a.skip != "sample":
         if a.try_speedups:   # inference_mode only changes sampling: a fourth contestant there
             im = Contestant("ours inference_mode", contestants[0].model, cfg.lr, inference_mode=True)
             im.net = contestants[0].net
             contestants.append(im)
+        flops = count_flops(lambda: sample(contestants[0], schedule, labels, a.ddim_steps, amp, seed=0))
         run(contestants, "sample", sample_reps, min(warmup, 1),
             lambda k, r: sample(k, schedule, labels, a.ddim_steps, amp, seed=r), device)
-        report(contestants, "sample", 1e3)
+        report(contestants, "sample", 1e3, flops, peak)
     return 0
 
 

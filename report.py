@@ -18,6 +18,7 @@ import statistics
 import matplotlib.pyplot as plt   # picks the Agg backend by itself on a machine without a display
 import torch
 
+from metrics.knn import DISAGREE
 from unlearn import METHODS
 
 REFERENCES = {"pretrained": ("Pre-trained", "tab:gray"), "retrain": ("Retrain", "black")}
@@ -120,6 +121,14 @@ def recorded_minutes(rows) -> dict:
     return {k: v / 60 for k, v in total.items()}
 
 
+def workers(env: dict) -> str:
+    """'2 thread(s)', or '2 worker processes x 1 thread(s)' for reproduce.py --workers 2."""
+    n = env.get("workers", 1)
+    if n == 1:
+        return f"{env['threads']} thread(s)"
+    return f"{n} worker processes x {max(1, env['threads'] // n)} thread(s)"
+
+
 def header(info, seconds, argv, title, rows):
     rec = recorded_minutes(rows)
     smp, env = info["sampler"], info["environment"]
@@ -129,8 +138,9 @@ def header(info, seconds, argv, title, rows):
             f"invocations had finished. Time recorded in the stages: unlearning {rec['unlearning']:.0f} min, "
             f"evaluation {rec['evaluation']:.0f} min, attacks {rec['attacks']:.0f} min (summed over rows and "
             f"seeds; pre-training and Retrain not included).  ",
-            f"Environment: torch {env['torch']}, {env['threads']} thread(s), device {env['device']}, "
-            f"{env['machine']} (the same seed gives the same numbers with the same torch, thread count and device).  ",
+            f"Environment: torch {env['torch']}, {workers(env)}, device {env['device']}, "
+            f"{env.get('precision', 'float32')}, {env['machine']} (the same seed gives the same numbers with the "
+            f"same torch, thread count per process, device and precision).  ",
             f"Seeds: {', '.join(map(str, info['seeds']))}. The pre-trained and Retrain models are trained once "
             f"(seed 0) and shared by the seeds; the seeds vary unlearning, the attack and sampling.  ",
             f"Judge: test accuracy {info['judge_test_acc']:.4f} on the real test split. Sampler: DDIM (eta = 0), "
@@ -142,6 +152,18 @@ def header(info, seconds, argv, title, rows):
             f"correctly ({info['pretrained_samples']['n_per_class']} a class; grid: pretrained.png).", ""]
 
 
+def second_judge(ok: list, name: str, flagged: list) -> str:
+    """' (kNN 0.12)' after a forget_acc cell, with ⚑ (and `name` added to `flagged`) when the two
+    judges' mean forget_acc differ by more than DISAGREE. Empty for results without the second judge."""
+    knn = [r["forget_acc_knn"] for r in ok if "forget_acc_knn" in r]
+    if not knn or len(knn) != len(ok):
+        return ""
+    gap = abs(statistics.mean(knn) - statistics.mean(r["forget_acc"] for r in ok))
+    if gap > DISAGREE:
+        flagged.append(label(name))
+    return f" ({fmt(knn)}{' ⚑' if gap > DISAGREE else ''})"
+
+
 def write_main(info, rows, names, seconds, argv):
     """table.md, results.json and the figures of the headline table; `names` are the rows in order."""
     out = info["results_dir"]
@@ -150,7 +172,8 @@ def write_main(info, rows, names, seconds, argv):
     mid = 100 if steps > 100 else max(steps // 2, 1)
     seeds = info["seeds"]
     lines = header(info, seconds, argv, "DiMRA vs. unlearning", rows)
-    lines += [f"| model | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | verdict | "
+    flagged = []
+    lines += [f"| model | forget_acc after unlearning (kNN judge) | DiMRA-retain @{mid} / @{steps} | verdict | "
               f"DiMRA-mixed @{mid} / @{steps} | verdict | retain_acc | cFID (retained) | "
               f"‖θ−θ₀‖ after unlearning / after DiMRA-retain |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -161,7 +184,7 @@ def write_main(info, rows, names, seconds, argv):
                          f"{fmt([r['distance'] for r in rs])} / — |")
             continue
         ok = [r for r in rs if "diverged" not in r]
-        cells = [label(name) + diverged_note(rs, seeds), fmt([r["forget_acc"] for r in ok])]
+        cells = [label(name) + diverged_note(rs, seeds), fmt([r["forget_acc"] for r in ok]) + second_judge(ok, name, flagged)]
         for aux in ("retain", "mixed"):
             if not any(f"dimra_{aux}" in r for r in ok):
                 cells += ["—", ""]
@@ -183,6 +206,14 @@ def write_main(info, rows, names, seconds, argv):
               f"{info['forget_class']}); 'mixed' = the same plus {ref['dimra_mixed']['n_aux_forget']} held-out "
               f"images of class {info['forget_class']} ({ref['dimra_mixed']['n_aux']} in all). Values are "
               f"mean ± sd over seeds. Unlearning settings: results.json, each row's 'unlearn_config'.", ""]
+    if "knn_judge" in info:
+        k = info["knn_judge"]
+        lines += [f"forget_acc is counted by the CNN judge, and in brackets by a second judge of another family: "
+                  f"the majority label of the {k['k']} most similar real training images (cosine of the ink "
+                  f"images; test accuracy {k['test_acc']:.4f}). The verdicts use the CNN judge. "
+                  + (f"⚑ marks rows where the two differ by more than {DISAGREE}: {', '.join(flagged)}; their "
+                     f"samples are in forget_samples.png and grids/." if flagged else
+                     f"No row's two counts differ by more than {DISAGREE}."), ""]
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write("\n".join(lines))
     data = {"settings": info, "wall_seconds": seconds,

@@ -2,6 +2,7 @@
 
     python train.py ddpm  --preset mnist5k-quick [--steps 3000 --lr 1e-3 --exclude-class 0 ...]
     python train.py judge --dataset mnist5k [--image-size 16 --epochs 15]
+    torchrun --nproc_per_node=N train.py ddpm --preset cifar10   # data-parallel (ddpm/distributed.py)
 
 Every DDPMConfig field is a flag (--ch-mult 1,2,2 for tuples); flags override the preset.
 """
@@ -62,7 +63,8 @@ def main(argv=None) -> int:
             if args.resume and not os.path.exists(out):
                 raise UserError(f"--resume: {out} does not exist; drop --resume to start a new run")
             pretrain(cfg, out, resume=args.resume, device=device)
-            print(f"saved {out} ({time.time() - t0:.0f} s); sample grids in {os.path.dirname(out)}/samples/")
+            if os.environ.get("RANK", "0") == "0":          # under torchrun: rank 0 only
+                print(f"saved {out} ({time.time() - t0:.0f} s); sample grids in {os.path.dirname(out)}/samples/")
         else:
             from metrics.judge import JudgeConfig, default_judge_path, train_judge
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(JudgeConfig)}

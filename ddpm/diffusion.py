@@ -29,16 +29,18 @@ def drop_labels(c: torch.Tensor, null_class: int, p: float) -> torch.Tensor:
 
 
 def simple_loss(model, schedule: NoiseSchedule, x0: torch.Tensor, c: torch.Tensor,
-                p_uncond: float = 0.0) -> torch.Tensor:
+                p_uncond: float = 0.0, part: slice = slice(None)) -> torch.Tensor:
     """Algorithm 1 of Ho et al. 2020 (one Monte-Carlo draw per image):
 
         L_simple = E_{x0, c, t, eps} || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t, c) ||^2
 
     averaged over pixels and the batch; each label is dropped to the null class with prob. p_uncond.
+    `part`: the images of the batch this process computes (data-parallel training draws t, eps and
+    the dropped labels for the whole global batch, then each process keeps its slice).
     """
     t, eps, x_t = noised(schedule, x0)
-    c = drop_labels(c, model.null_class, p_uncond)
-    return F.mse_loss(model(x_t, t, c), eps)
+    c = drop_labels(c, getattr(model, "module", model).null_class, p_uncond)    # .module: inside DDP
+    return F.mse_loss(model(x_t[part], t[part], c[part]), eps[part])
 
 
 def guided_eps(model, x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor, scale: float) -> torch.Tensor:

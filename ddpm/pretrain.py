@@ -12,6 +12,7 @@ import torch
 from .checkpoint import check_same_config, check_writable, load_checkpoint, save_checkpoint
 from .data import Batches, check_class, load_splits, save_grid
 from .diffusion import ddim_sample, simple_loss
+from .distributed import barrier_and_leave, from_torchrun, wrap
 from .ema import EMA
 from .errors import UserError
 from .schedule import NoiseSchedule
@@ -96,6 +97,9 @@ class DDPMConfig:
 PRESETS = {
     # 2 CPU cores, minutes: MNIST digits resized to 16 px, a 1.1M-parameter UNet.
     "mnist5k-quick": dict(),
+    # 2 CPU cores, under an hour with reproduce.py --bf16: the full MNIST (60,000 digits) at its own
+    # 28 px, with the mnist5k-quick UNet and step budget (2,000 steps of 64 = about 2 epochs).
+    "mnist-cpu": dict(dataset="mnist", image_size=28),
     # One GPU: full MNIST at 28 px.
     "mnist": dict(dataset="mnist", image_size=28, ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
                   attn_resolutions=(7,), dropout=0.1, groups=16, steps=15000, batch_size=128, lr=2e-4,
@@ -174,10 +178,31 @@ def load_ddpm(path: str, device: torch.device | str = "cpu", use_ema: bool = Tru
     return model, schedule, cfg, ckpt
 
 
+# Settings a resumed run may change (train longer, log differently); every other one must match.
+RESUME_MAY_CHANGE = ("steps", "sample_every", "ckpt_every", "guidance", "ddim_steps")
+
+
+def finished(out: str, cfg: DDPMConfig) -> bool:
+    """Whether `out` holds a pre-training run of `cfg` that has done all its steps (pretrain() on it
+    would return at once). False for a missing, unfinished or mismatched one: pretrain() then
+    continues it, or says what does not match."""
+    if not os.path.exists(out):
+        return False
+    ckpt = load_checkpoint(out, kind="ddpm")
+    try:
+        check_same_config(out, ckpt["config"], cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
+    except UserError:
+        return False
+    return ckpt["step"] >= cfg.steps
+
+
 def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.device | None = None,
              progress: bool = True) -> str:
-    """Train a DDPM with `cfg`, checkpointing to `out` (and sample grids beside it). Returns `out`."""
-    device = device or pick_device()
+    """Train a DDPM with `cfg`, checkpointing to `out` (and sample grids beside it). Returns `out`.
+    Started by torchrun, each process trains its slice of every batch (ddpm/distributed.py)."""
+    ranks, device = from_torchrun(device or pick_device())
+    ranks.check_batch(cfg.batch_size)
+    progress = progress and ranks.main
     check_writable(out)
     torch.manual_seed(cfg.seed)
     splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
@@ -186,7 +211,6 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
         train = train.subset(train.labels != check_class(cfg.exclude_class))
     model, schedule = build_model(cfg, device)
     model = speedups(model, cfg, device)
-    net = torch.compile(model) if cfg.compile and device.type == "cuda" else model
     ema = EMA(model, cfg.ema_decay)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     batches = Batches(train, cfg.batch_size, seed=cfg.seed, device=device)
@@ -196,7 +220,7 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
         if not resume:
             raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
         ckpt = load_checkpoint(out, kind="ddpm")
-        check_same_config(out, ckpt["config"], cfg.to_dict(), ignore=("steps", "sample_every", "ckpt_every", "guidance", "ddim_steps"))
+        check_same_config(out, ckpt["config"], cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
         model.load_state_dict(ckpt["model"])
         ema.model.load_state_dict(ckpt["ema"])
         ema.num_updates.fill_(ckpt["ema_updates"])
@@ -205,9 +229,14 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
         torch.set_rng_state(ckpt["rng"]["torch"])
         start, losses = ckpt["step"], list(ckpt["history"]["loss"])
         if start >= cfg.steps:
+            barrier_and_leave(ranks)
             return out
+    net = wrap(model, ranks, device)          # DDP after the weights are loaded (it syncs rank 0's)
+    net = torch.compile(net) if cfg.compile and device.type == "cuda" else net
 
     def checkpoint(step: int) -> None:
+        if not ranks.main:
+            return
         save_checkpoint({"kind": "ddpm", "config": cfg.to_dict(), "step": step,
                          "model": model.state_dict(), "ema": ema.model.state_dict(),
                          "ema_updates": int(ema.num_updates), "optimizer": optimizer.state_dict(),
@@ -215,21 +244,27 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
                          "history": {"loss": losses}}, out)
 
     def on_step(step: int, loss: float) -> None:
-        losses.append(loss)
-        if step % cfg.sample_every == 0 or step == cfg.steps:
+        losses.append(ranks.mean(loss))        # the global batch's loss (the mean of the slices')
+        if ranks.main and (step % cfg.sample_every == 0 or step == cfg.steps):
             grid_path = os.path.join(os.path.dirname(out) or ".", "samples", f"step{step:06d}.png")
             save_grid(sample_grid(ema.model, schedule, cfg), grid_path)   # own generator: no RNG drawn
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             checkpoint(step)
 
-    hist = fit(net, lambda: simple_loss(net, schedule, *next(batches), p_uncond=cfg.p_uncond),
-               cfg.steps, cfg.lr, optimizer=optimizer, start_step=start, ema=ema, grad_clip=cfg.grad_clip,
+    def loss_fn() -> torch.Tensor:
+        loss = simple_loss(net, schedule, *next(batches), p_uncond=cfg.p_uncond, part=ranks.part(cfg.batch_size))
+        if ranks.world > 1 and ranks.any_nonfinite(loss):     # all processes stop at the same step
+            return torch.full_like(loss, float("nan"))
+        return loss
+
+    hist = fit(net, loss_fn, cfg.steps, cfg.lr, optimizer=optimizer, start_step=start, ema=ema, grad_clip=cfg.grad_clip,
                warmup=cfg.warmup, on_step=on_step, amp=cfg.amp, desc=f"ddpm {cfg.dataset}",
                progress=progress)
     if hist["stopped"] == "nonfinite":
         where = (f"the last checkpoint (step {hist['steps_done'] // cfg.ckpt_every * cfg.ckpt_every}) is in {out}"
                  if os.path.exists(out) else "no checkpoint was written")
         raise UserError(f"pre-training diverged (loss NaN/inf) at step {hist['steps_done'] + 1}: lower --lr; {where}")
+    barrier_and_leave(ranks)
     return out
 
 

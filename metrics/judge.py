@@ -72,11 +72,15 @@ class Judge(nn.Module):
         self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(feature_dim, num_classes))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate-layer features of images in [-1, 1]: what cFID compares."""
-        return self.body(x)
+        """Penultimate-layer features of images in [-1, 1]: what cFID compares. Always in float32,
+        also inside a bf16 autocast region (reproduce.py --bf16): the ruler must not change with the
+        precision of the model it measures."""
+        with torch.autocast(x.device.type, enabled=False):
+            return self.body(x.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        with torch.autocast(x.device.type, enabled=False):
+            return self.head(self.body(x.float()))
 
 
 def augment(x: torch.Tensor, flip: bool, generator: torch.Generator) -> torch.Tensor:

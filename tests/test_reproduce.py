@@ -160,12 +160,55 @@ def test_a_damaged_cached_stage_names_its_file(damaged, removed, in_copy, capsys
     assert f"{damaged} is damaged" in err and "--fresh" in err and len(err.strip().splitlines()) == 1
 
 
+def without_timings(o):
+    """A results.json part without what may differ between identical computations (times, threads)."""
+    if isinstance(o, dict):
+        return {k: without_timings(v) for k, v in o.items()
+                if "seconds" not in k and k not in ("environment", "sampling_images_per_second")}
+    return [without_timings(v) for v in o] if isinstance(o, list) else o
+
+
+def test_workers_give_the_numbers_of_one_process_with_their_thread_count(tmp_path, monkeypatch):
+    """--workers 2 --threads 2 (two processes of one thread: pre-training, Retrain and the judge side
+    by side, then the rows) gives bit for bit what one process of one thread gives."""
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    argv = ["--smoke", "--seeds", "0", "--methods", "ga"]
+    try:
+        assert reproduce.main(argv + ["--workers", "1", "--threads", "1"]) == 0
+        one = results(tmp_path)[1]
+        work = count_work(monkeypatch)             # spies see only this process: the workers did it all
+        assert reproduce.main(argv + ["--workers", "2", "--threads", "2", "--fresh"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert {k: c.calls for k, c in work.items()} == {"pretrain": 0, "unlearn": 0, "attack": 0, "judge": 0}
+    two = results(tmp_path)[1]
+    assert two["settings"]["environment"]["workers"] == 2
+    assert without_timings(one["rows"]) == without_timings(two["rows"])
+    assert len(one["rows"]["ga"]["0"]["dimra_retain"]["curve"]["forget_acc"]) == 3
+
+
 def test_a_model_written_by_reproduce_loads_in_the_attack_cli(in_copy, capsys):
     folder = in_copy / "runs" / "mnist5k-quick-smoke"
     judge = folder / "judge-mnist5k-16px.pt"
     assert attack_main(["--ckpt", str(folder / "forget0" / "seed0" / "toy.pt"), "--judge", str(judge),
                         "--steps", "2", "--eval-every", "1", "--n-eval", "2", "--out", str(in_copy / "a.pt")]) == 0
     assert torch.load(in_copy / "a.pt", weights_only=True)["forget_class"] == 0
+
+
+def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in_copy):
+    """scripts/basin.py: at lam = 0 every method is the pre-trained model; at lam = 1 and mu = 0 it
+    is the unlearned model, whose forget_acc (same sampler, seed and n) the table already holds."""
+    import scripts.basin as basin
+    assert basin.main(["--smoke", "--methods", "ga,toy", "--points", "6", "--n", str(reproduce.SMOKE["n_forget"])]) == 0
+    out = json.loads((in_copy / "results" / "mnist5k-quick-smoke" / "basin" / "basin.json").read_text())
+    ga, toy = out["lines"]["ga"], out["lines"]["toy"]
+    assert ga["lam"] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25] and len(ga["to_attacked"]) == 6
+    assert ga["to_unlearned"][0] == toy["to_unlearned"][0]                   # both start at theta_0
+    assert ga["to_unlearned"][1]["loss"] != toy["to_unlearned"][1]["loss"]
+    theta_u = ga["to_attacked"][0]                                           # mu = 0: exactly theta_u
+    assert ga["to_unlearned"][4]["loss"] == pytest.approx(theta_u["loss"], rel=1e-4)   # lam = 1
+    assert theta_u["forget_acc"] == results(in_copy)[1]["rows"]["ga"]["0"]["forget_acc"]
 
 
 def test_a_diverged_method_is_reported_not_scored(in_copy, monkeypatch):
