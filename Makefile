@@ -14,9 +14,10 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 # One seed, every method, both attacks, from weights/ (no pre-training), with a lighter attack
-# (100 steps, forget_acc at 0/50/100, 20 samples a retained class) -> results/mnist5k-quick-demo/
+# (100 steps, forget_acc at 0/50/100, 20 samples a retained class), bf16 autocast on the CPU and one
+# worker process per core -> results/mnist5k-quick-demo/
 demo: $(VENV)/.installed
-	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-retain 20 --tag demo
+	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-retain 20 --bf16 --tag demo
 
 # The committed table: three seeds at the full setting -> results/mnist5k-quick/
 paper: $(VENV)/.installed

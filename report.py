@@ -99,8 +99,7 @@ def row_verdict(rows, name, aux):
 
 def check_same_settings(rows, name, aux) -> None:
     """A column holds one setting: refuse to put attacks run with different settings side by side."""
-    settings = {json.dumps({k: v for k, v in a["attack"].items() if k != "seed"}, sort_keys=True)
-                for a in attacked(list(rows[name].values()), aux)}
+    settings = {attack_id(a) for a in attacked(list(rows[name].values()), aux)}
     if len(settings) > 1:
         raise ValueError(f"row {name!r}, DiMRA-{aux}: seeds were attacked with different settings {settings}")
 
@@ -305,6 +304,25 @@ def plot_losses(rows, names, path):
     return _save(fig, path)
 
 
+def attack_id(a: dict) -> str:
+    """An attack's settings without its seed: which Retrain curve a row is compared with."""
+    return json.dumps({k: v for k, v in a["attack"].items() if k != "seed"}, sort_keys=True)
+
+
+def retrain_references(rows) -> dict:
+    """{(aux, attack settings): Retrain's curve}, from every Retrain row (the headline one and the
+    ablation's 'retrain-...' rows with another attack)."""
+    refs = {}
+    for name, per_seed in rows.items():
+        if name == "retrain" or name.startswith("retrain-"):
+            r = next(iter(per_seed.values()))
+            for aux in ("retain", "mixed"):
+                a = r.get(f"dimra_{aux}")
+                if a and "diverged" not in a:
+                    refs[(aux, attack_id(a))] = a["curve"]
+    return refs
+
+
 def write_ablation(info, rows, variants, seconds, argv):
     """ablation.md / ablation.json: one seed, each variant beside the headline rows; `variants` is a
     list of (name, what it varies)."""
@@ -316,6 +334,7 @@ def write_ablation(info, rows, variants, seconds, argv):
     lines += [f"| variant | factor | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | "
               f"DiMRA-mixed @{mid} / @{steps} | retain_acc | cFID | ‖θ−θ₀‖ |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    refs = retrain_references(rows)
     base = [("pretrained", "reference"), ("retrain", "reference")] + [(m, "headline") for m in METHODS]
     for name, factor in base + list(variants):
         r = next(iter(rows[name].values()))
@@ -332,11 +351,15 @@ def write_ablation(info, rows, variants, seconds, argv):
             else:
                 share = c["n_aux_forget"] / c["n_aux"]
                 extra = f" (f share {share:.0%})" if aux == "mixed" else ""
-                cells.append(f"{at_step(c['curve'], mid):.2f} / {at_step(c['curve'], steps):.2f}{extra}")
+                ref = refs.get((aux, attack_id(c)))
+                judged = f", {verdict([auc(c['curve'])], [auc(ref)])}" if ref and not name.startswith("retrain") else ""
+                cells.append(f"{at_step(c['curve'], mid):.2f} / {at_step(c['curve'], steps):.2f}{extra}{judged}")
         cells += [f"{r['retain_acc']:.2f}", f"{r['cfid']:.1f}", f"{r['distance']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Each variant changes one setting of its headline method (its Settings in unlearn/<method>.py) "
-              "or of the attack (attack/dimra.py DiMRAConfig); '—': that attack was not run for the variant.", ""]
+              "or of the attack (attack/dimra.py DiMRAConfig); '—': that attack was not run for the variant. "
+              "The verdict after a cell compares its recovery curve with Retrain's under the same attack "
+              "settings (one seed: no spread, so resists or reversed by the 0.05 margin).", ""]
     with open(os.path.join(out, "ablation.md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(out, "ablation.json"), "w") as f:

@@ -29,8 +29,6 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -42,6 +40,7 @@ from ddpm.data import ImageData, check_class, load_splits, save_grid
 from ddpm.errors import UserError, run_cli
 from ddpm.pretrain import PRESETS, finished, load_ddpm, make_config, pick_device, pretrain
 from ddpm.train_loop import cpu_bf16
+from ddpm.workers import default_workers, run_parallel
 from metrics.evaluate import (N_FORGET, N_RETAIN_PER_CLASS, NonFiniteSamples, SampleSettings, forget_acc,
                               generate, judge_accuracy, param_distance, retain_metrics)
 from metrics.judge import JudgeConfig, check_judge_matches, default_judge_path, load_judge, train_judge
@@ -72,6 +71,7 @@ class Variant:
     attack: dict = field(default_factory=dict)
     auxes: tuple = ("retain", "mixed")
     factor: str = ""                        # what an ablation row varies
+    model: str = ""                         # the row whose model this row attacks (its files are shared)
 
 
 def main_variants(methods=None) -> list[Variant]:
@@ -88,8 +88,14 @@ ABLATION = [   # in the order they are worth running; `--variants a,b` runs a su
     # the share of the forgotten class in the mixed set (0% is the 'retain' attack, 10% the default)
     *[Variant(f"{m}-share1%", m, attack=dict(share=0.01), auxes=("mixed",), factor="mixed share 1%")
       for m in ("retrain", "esd", "dimum")],
-    # the attacker: a 10x larger learning rate
+    # the attacker: a 10x larger learning rate (retain-only for the methods added later)
     *[Variant(f"{m}-atk1e-3", m, attack=dict(lr=1e-3), factor="attack lr 1e-3") for m in ("retrain", "dimum")],
+    *[Variant(f"{m}-atk1e-3", m, attack=dict(lr=1e-3), auxes=("retain",), factor="attack lr 1e-3")
+      for m in ("ga", "esd", "salun")],
+    Variant("ga+retain-atk1e-3", "ga", dict(alpha=1.0, steps=300, lr=1e-4), attack=dict(lr=1e-3), auxes=("retain",),
+            factor="attack lr 1e-3", model="ga+retain"),
+    Variant("esd+retain-atk1e-3", "esd", dict(alpha=1.0), attack=dict(lr=1e-3), auxes=("retain",),
+            factor="attack lr 1e-3", model="esd+retain"),
     # freezing the class embedding (the analogue of Stable Diffusion's frozen text encoder)
     Variant("esd-frozenemb", "esd", dict(freeze_class_emb=True), auxes=("retain",),
             factor="class embedding frozen"),
@@ -145,34 +151,6 @@ def environment(device, bf16: bool = False) -> dict:
     """What 'same seed, same numbers' also depends on: recorded with every stage."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
             "precision": "bf16 autocast" if bf16 else "float32"}
-
-
-def default_workers(device: torch.device, smoke: bool) -> int:
-    """One process per CPU core (measured fastest on 2 cores, docs/benchmarks.md); one on a GPU, and
-    one for --smoke, where starting processes would cost more than the work."""
-    if device.type != "cpu" or smoke:
-        return 1
-    return max(1, torch.get_num_threads())
-
-
-def in_process(threads: int, bf16: bool, fn, *args):
-    """What a worker runs: fn(*args) with its share of the threads (and bf16 when asked)."""
-    torch.set_num_threads(threads)
-    with cpu_bf16(bf16):
-        return fn(*args)
-
-
-def run_parallel(calls: list, workers: int, progress: bool, desc: str) -> list:
-    """Run [(fn, args), ...] in `workers` fresh processes ('spawn': no OpenMP state is inherited)
-    with an equal share of this process's threads each; results in the order of `calls`."""
-    threads = max(1, torch.get_num_threads() // workers)
-    bf16 = torch.is_autocast_enabled("cpu")
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(in_process, threads, bf16, fn, *args): i for i, (fn, args) in enumerate(calls)}
-        out = [None] * len(calls)
-        for done in tqdm(as_completed(futures), total=len(calls), desc=desc, disable=not progress):
-            out[futures[done]] = done.result()
-    return out
 
 
 def run_rows_in_worker(s: "Settings", device: str, variants: list, seed: int) -> dict:
@@ -358,8 +336,8 @@ class Pipeline:
     @staticmethod
     def key(v: Variant) -> str:
         """File names: variants that share a model share its files ('dimum-share1%' reuses the
-        'dimum' model and evaluation, and only adds its own attack)."""
-        return v.name if v.unlearn else (v.method or "pretrained")
+        'dimum' model and evaluation, and only adds its own attack; v.model names the row otherwise)."""
+        return v.model or (v.name if v.unlearn else (v.method or "pretrained"))
 
     def settings(self, v: Variant, seed: int):
         """The unlearning settings of a row (None for the pre-trained and Retrain rows)."""

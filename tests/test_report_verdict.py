@@ -132,3 +132,19 @@ def test_verdict_without_data_is_empty():
     assert verdict([], [0.1]) == ""
     assert verdict([0.1], []) == ""
     assert verdict([None], [0.1]) == ""
+
+
+def test_an_ablation_row_is_judged_against_retrain_under_the_same_attack():
+    """A 10x-lr attack is compared with Retrain attacked at 10x lr, not with the default attack."""
+    from report import attack_id, retrain_references
+
+    def attack(lr, accs):
+        return {"attack": {"lr": lr, "steps": 2, "seed": 0}, "curve": {"step": [0, 1, 2], "forget_acc": accs}}
+
+    rows = {"retrain": {0: {"dimra_retain": attack(1e-4, [0, 0, 0])}},
+            "retrain-atk1e-3": {0: {"dimra_retain": attack(1e-3, [0, 0.5, 0.9])}}}
+    refs = retrain_references(rows)
+    strong = attack(1e-3, [0, 0.5, 0.8])
+    assert refs[("retain", attack_id(strong))] == rows["retrain-atk1e-3"][0]["dimra_retain"]["curve"]
+    assert verdict([auc(strong["curve"])], [auc(refs[("retain", attack_id(strong))])]) == "resists"
+    assert verdict([auc(strong["curve"])], [auc(rows["retrain"][0]["dimra_retain"]["curve"])]) == "reversed"
