@@ -246,7 +246,8 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
     def on_step(step: int, loss: float) -> None:
         losses.append(ranks.mean(loss))        # the global batch's loss (the mean of the slices')
         if ranks.main and (step % cfg.sample_every == 0 or step == cfg.steps):
-            grid_path = os.path.join(os.path.dirname(out) or ".", "samples", f"step{step:06d}.png")
+            name = os.path.splitext(os.path.basename(out))[0]     # ddpm, ddpm-retrain0: one folder each
+            grid_path = os.path.join(os.path.dirname(out) or ".", "samples", name, f"step{step:06d}.png")
             save_grid(sample_grid(ema.model, schedule, cfg), grid_path)   # own generator: no RNG drawn
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
             checkpoint(step)
