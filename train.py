@@ -64,7 +64,7 @@ def main(argv=None) -> int:
                 raise UserError(f"--resume: {out} does not exist; drop --resume to start a new run")
             pretrain(cfg, out, resume=args.resume, device=device)
             if os.environ.get("RANK", "0") == "0":          # under torchrun: rank 0 only
-                print(f"saved {out} ({time.time() - t0:.0f} s); sample grids in {os.path.dirname(out) or "."}/samples/")
+                print(f"saved {out} ({time.time() - t0:.0f} s); sample grids in {os.path.dirname(out) or '.'}/samples/")
         else:
             from metrics.judge import JudgeConfig, default_judge_path, train_judge
             overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(JudgeConfig)}

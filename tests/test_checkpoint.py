@@ -125,8 +125,7 @@ def test_the_pipeline_uses_shipped_weights_whose_config_matches(tmp_path, monkey
     model, _ = build_model(pipe.cfg)
     shipped = os.path.join("weights", "mnist5k-quick-ddpm.safetensors")
     save_shipped(model.state_dict(), {"kind": "ddpm", "config": pipe.cfg.to_dict()}, shipped)
-    monkeypatch.setattr(reproduce, "pretrain", lambda *a, **k: pytest.fail("trained instead of using weights/"))
-    assert pipe.base_model_path(pipe.cfg, "ddpm") == shipped
+    ddpm_path, _, jobs = pipe.base_models()          # (pre-trained, Retrain, the trainings still needed)
+    assert ddpm_path == shipped and [name for name, _, _ in jobs] == ["retrain"]     # no Retrain shipped here
     pipe.s.from_scratch = True                       # --from-scratch trains instead
-    with pytest.raises(BaseException, match="trained instead"):
-        pipe.base_model_path(pipe.cfg, "ddpm")
+    assert [name for name, _, _ in pipe.base_models()[2]] == ["pretrain", "retrain"]
