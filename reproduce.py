@@ -311,16 +311,19 @@ class Pipeline:
                 for seed in seeds:
                     shutil.rmtree(self.folder(seed), ignore_errors=True)
                 self.s = replace(self.s, fresh=False)
-            groups = {}
-            def work(v):           # longest first (the unlearning budget), so no worker idles at the end
-                us = self.settings(v, seeds[0])
-                return (us.steps if us else 0) + (1 if v.auxes else 0)
-
+            groups = {}            # rows that share a model (and so its files) go to one worker
             for seed in seeds:
-                for v in sorted(variants, key=work, reverse=True):
+                for v in variants:
                     groups.setdefault((seed, self.key(v)), []).append(v)
+
+            def work(group):       # longest first over all seeds (unlearning steps, then attacks), so
+                (seed, _), vs = group          # that no worker is left alone with a long row at the end
+                us = self.settings(vs[0], seed)
+                return (us.steps if us else 0) + sum(len(v.auxes) for v in vs)
+
             quiet = replace(self.s, progress=False)
-            calls = [(run_rows_in_worker, (quiet, str(self.device), vs, seed)) for (seed, _), vs in groups.items()]
+            calls = [(run_rows_in_worker, (quiet, str(self.device), vs, seed))
+                     for (seed, _), vs in sorted(groups.items(), key=work, reverse=True)]
             for timing in run_parallel(calls, workers, self.s.progress, f"rows ({workers} workers)"):
                 for k, seconds in timing.items():
                     self.timing[k] = self.timing.get(k, 0.0) + seconds
