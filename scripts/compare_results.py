@@ -8,26 +8,21 @@ indistinguishable when every verdict is the same and every number lies within th
 import argparse
 import json
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from report import at_step, auc, label, verdict  # noqa: E402
-
-
-def mean_sd(xs) -> str:
-    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}" if len(xs) > 1 else f"{xs[0]:.2f}"
+from report import at_step, auc, fmt, label, verdict  # noqa: E402
 
 
 def cells(rows: dict, name: str, steps: int) -> list[str]:
     rs = [r for r in rows[name].values() if "diverged" not in r]
-    out = [mean_sd([r[k] for r in rs]) for k in ("forget_acc", "retain_acc", "cfid")]
+    out = [fmt([r[k] for r in rs]) for k in ("forget_acc", "retain_acc", "cfid")]
     for aux in ("retain", "mixed"):
         curves = [r[f"dimra_{aux}"]["curve"] for r in rs]
         ref = [auc(r[f"dimra_{aux}"]["curve"]) for r in rows["retrain"].values()]
         judged = "" if name == "retrain" else f" ({verdict([auc(c) for c in curves], ref)})"
-        out.append(mean_sd([at_step(c, steps) for c in curves]) + judged)
+        out.append(fmt([at_step(c, steps) for c in curves]) + judged)
     return out
 
 
