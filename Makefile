@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo paper test notebook ablation smoke weights bench assignment clean
+.PHONY: demo paper paper-fp32 sweep test notebook ablation smoke weights bench assignment clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,20 @@ $(VENV)/.installed: requirements.txt
 demo: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-retain 20 --bf16 --tag demo
 
-# The committed table: three seeds at the full setting -> results/mnist5k-quick/
+# The committed headline table: three seeds at the full setting, every model trained here from scratch,
+# bf16 autocast, one worker per core (about 45 min on 2 cores) -> results/mnist5k-quick-bf16/
 paper: $(VENV)/.installed
+	$(PY) reproduce.py --seeds 0 1 2 --from-scratch --bf16 --tag bf16
+
+# The same in float32 from the shipped weights (CPUs without AVX512-BF16 / AMX) -> results/mnist5k-quick/
+paper-fp32: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 1 2
+
+# The mechanism experiments on the headline models (after make paper; docs in results/mnist5k-quick-bf16/sweep/)
+sweep: $(VENV)/.installed
+	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --rows retrain,ga,esd,salun,dimum,esd+retain,ga+retain
+	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --rows retrain,ga,esd,salun,dimum,esd+retain --aux mixed --share 0.01 --steps 300 --eval-every 50 --lrs 1e-4 1e-3
+	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --seeds 0 1 2 --lrs 1e-3 --rows salun,dimum,esd+retain
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -235,7 +235,7 @@ class Pipeline:
                 os.remove(path)
             shipped = None if os.path.exists(path) else self.shipped(f"{self.s.preset}-{name}", c.to_dict())
             paths.append(shipped or path)
-            if not shipped and not finished(path, c):
+            if not shipped and not finished(path, c, self.device):
                 jobs.append(("retrain" if c.exclude_class is not None else "pretrain", pretrain,
                              (c, path, True, self.device, self.s.progress)))
         return paths[0], paths[1], jobs

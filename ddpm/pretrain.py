@@ -182,10 +182,26 @@ def load_ddpm(path: str, device: torch.device | str = "cpu", use_ema: bool = Tru
 RESUME_MAY_CHANGE = ("steps", "sample_every", "ckpt_every", "guidance", "ddim_steps")
 
 
-def finished(out: str, cfg: DDPMConfig) -> bool:
+def precision(cfg: DDPMConfig, device: torch.device) -> str:
+    """What pre-training computes in here: 'bf16' with CUDA autocast (cfg.amp) or inside the CPU's bf16
+    region (reproduce.py --bf16, ddpm.train_loop.cpu_bf16), else 'float32'. Recorded in the checkpoint."""
+    on_cpu = device.type == "cpu" and torch.is_autocast_enabled("cpu")
+    return "bf16" if on_cpu or (cfg.amp and device.type == "cuda") else "float32"
+
+
+def check_precision(out: str, ckpt: dict, cfg: DDPMConfig, device: torch.device) -> None:
+    """Refuse to continue (or reuse) a run in another precision than the one it was trained in.
+    Checkpoints written before the precision was recorded carry none and are accepted."""
+    saved, now = ckpt.get("precision"), precision(cfg, device)
+    if saved is not None and saved != now:
+        raise UserError(f"{out} was trained in {saved} and this run computes in {now}: continue it in {saved}, "
+                        f"or write elsewhere (train.py: another --out; reproduce.py: another --tag, or --fresh)")
+
+
+def finished(out: str, cfg: DDPMConfig, device: torch.device | None = None) -> bool:
     """Whether `out` holds a pre-training run of `cfg` that has done all its steps (pretrain() on it
     would return at once). False for a missing, unfinished or mismatched one: pretrain() then
-    continues it, or says what does not match."""
+    continues it, or says what does not match. A finished run in another precision is refused."""
     if not os.path.exists(out):
         return False
     ckpt = load_checkpoint(out, kind="ddpm")
@@ -193,6 +209,7 @@ def finished(out: str, cfg: DDPMConfig) -> bool:
         check_same_config(out, ckpt["config"], cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
     except UserError:
         return False
+    check_precision(out, ckpt, cfg, device or pick_device())
     return ckpt["step"] >= cfg.steps
 
 
@@ -221,6 +238,7 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
             raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
         ckpt = load_checkpoint(out, kind="ddpm")
         check_same_config(out, ckpt["config"], cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
+        check_precision(out, ckpt, cfg, device)
         model.load_state_dict(ckpt["model"])
         ema.model.load_state_dict(ckpt["ema"])
         ema.num_updates.fill_(ckpt["ema_updates"])
@@ -237,7 +255,7 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
     def checkpoint(step: int) -> None:
         if not ranks.main:
             return
-        save_checkpoint({"kind": "ddpm", "config": cfg.to_dict(), "step": step,
+        save_checkpoint({"kind": "ddpm", "config": cfg.to_dict(), "precision": precision(cfg, device), "step": step,
                          "model": model.state_dict(), "ema": ema.model.state_dict(),
                          "ema_updates": int(ema.num_updates), "optimizer": optimizer.state_dict(),
                          "rng": {"torch": torch.get_rng_state(), "batches": batches.state_dict()},

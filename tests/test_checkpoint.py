@@ -5,7 +5,8 @@ import torch
 
 from ddpm.checkpoint import load_checkpoint, save_checkpoint
 from ddpm.errors import UserError
-from ddpm.pretrain import load_ddpm, make_config, pretrain
+from ddpm.pretrain import finished, load_ddpm, make_config, pretrain
+from ddpm.train_loop import cpu_bf16
 
 TINY = dict(steps=6, batch_size=8, ch=8, ch_mult=(1, 2), groups=4, ckpt_every=3, sample_every=10 ** 6,
             warmup=2)
@@ -42,6 +43,31 @@ def test_resume_with_another_config_is_refused(tmp_path):
         pretrain(make_config("mnist5k-quick", **TINY), path, progress=False)
     with pytest.raises(UserError, match="written with lr="):
         pretrain(make_config("mnist5k-quick", **{**TINY, "lr": 0.5}), path, resume=True, progress=False)
+
+
+def test_a_run_is_not_continued_or_reused_in_another_precision(tmp_path):
+    """A float32 pre-training is neither resumed nor taken as finished inside the CPU's bf16 region
+    (reproduce.py --bf16), and the other way round; a checkpoint without a recorded precision (written
+    before it was recorded) is accepted."""
+    cfg, path = make_config("mnist5k-quick", **{**TINY, "steps": 3}), str(tmp_path / "c.pt")
+    pretrain(cfg, path, progress=False)
+    assert torch.load(path, weights_only=True)["precision"] == "float32"
+    assert finished(path, cfg, torch.device("cpu"))
+    with cpu_bf16(True):
+        with pytest.raises(UserError, match="trained in float32 and this run computes in bf16"):
+            finished(path, cfg, torch.device("cpu"))
+        with pytest.raises(UserError, match="trained in float32"):
+            pretrain(make_config("mnist5k-quick", **TINY), path, resume=True, progress=False)
+        bf16 = str(tmp_path / "b.pt")
+        pretrain(cfg, bf16, progress=False)
+    assert torch.load(bf16, weights_only=True)["precision"] == "bf16"
+    with pytest.raises(UserError, match="trained in bf16 and this run computes in float32"):
+        finished(bf16, cfg, torch.device("cpu"))
+    old = torch.load(path, weights_only=True)
+    del old["precision"]
+    save_checkpoint(old, path)
+    with cpu_bf16(True):
+        assert finished(path, cfg, torch.device("cpu"))
 
 
 def test_damaged_and_missing_checkpoints(tmp_path):

@@ -211,6 +211,24 @@ def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in
     assert theta_u["forget_acc"] == results(in_copy)[1]["rows"]["ga"]["0"]["forget_acc"]
 
 
+def test_the_sweep_at_the_tables_attack_gives_the_tables_curve(in_copy, monkeypatch):
+    """scripts/attack_sweep.py attacks the table's cached models (no unlearning again); at the table's
+    own attack (lr 1e-4, the smoke steps) each row's curve is the table's DiMRA-retain curve."""
+    import scripts.attack_sweep as sweep
+    work = count_work(monkeypatch)
+    assert sweep.main(["--smoke", "--workers", "1", "--rows", "ga,toy", "--lrs", "1e-4", "1e-3"]) == 0
+    assert (work["pretrain"].calls, work["unlearn"].calls, work["attack"].calls) == (0, 0, 6)  # 3 rows x 2 lrs
+    out = in_copy / "results" / "mnist5k-quick-smoke" / "sweep" / "retain-4steps-seed0"
+    summary = json.loads(out.with_suffix(".json").read_text())["summary"]
+    rows = results(in_copy)[1]["rows"]
+    for name in ("retrain", "ga", "toy"):
+        assert summary["0.0001"][name]["curves"] == [rows[name]["0"]["dimra_retain"]["curve"]]
+        stage = in_copy / "runs" / "mnist5k-quick-smoke" / "forget0" / "seed0" / \
+            f"{name}-dimra-retain-eval_every2-lr0.001-steps4.json"
+        assert json.loads(stage.read_text())["inputs"]["attack"]["lr"] == 1e-3
+    assert "| GA | " in out.with_suffix(".md").read_text() and out.with_suffix(".png").stat().st_size > 0
+
+
 def test_a_diverged_method_is_reported_not_scored(in_copy, monkeypatch):
     monkeypatch.setitem(METHODS, "boom", EXPLODING)
     assert reproduce.main(["--smoke", "--seeds", "0", "--methods", "boom"]) == 0

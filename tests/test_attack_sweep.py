@@ -1,0 +1,43 @@
+"""scripts/attack_sweep.py's summary: where a curve 'breaks', the verdict against Retrain under the
+same attack, and the order in which the rows break (the run itself: tests/test_reproduce.py)."""
+import scripts.attack_sweep as sweep
+
+
+def curve(*accs):
+    return {"step": [100 * i for i in range(len(accs))], "forget_acc": list(accs)}
+
+
+def rows_of(**curves):
+    """Pipeline.run_rows' shape: rows[name@lr][seed] = {forget_acc, dimra_retain: {curve}}."""
+    return {f"{name}@0.001": {seed: {"forget_acc": c["forget_acc"][0], "dimra_retain": {"curve": c}}
+                              for seed, c in enumerate(cs)} for name, cs in curves.items()}
+
+
+def test_a_curve_breaks_at_its_first_point_at_or_above_one_half():
+    assert sweep.breaks_at(curve(0.1, 0.49, 0.5, 0.9)) == 200
+    assert sweep.breaks_at(curve(0.0, 0.2, 0.49)) is None
+    assert sweep.breaks_text([200, 200]) == "200" and sweep.breaks_text([None, 300]) == "—, 300"
+    assert sweep.breaks_text([None, None]) == "—"
+
+
+def test_rows_are_judged_against_retrain_under_the_same_attack_and_ranked():
+    rows = rows_of(retrain=[curve(0, 0, 0.01, 0.02), curve(0, 0.01, 0, 0.01)],
+                   ga=[curve(0, 0.6, 0.9, 0.95), curve(0, 0.5, 0.8, 0.9)],
+                   dimum=[curve(0, 0, 0.02, 0.05), curve(0, 0.01, 0.03, 0.04)],
+                   salun=[curve(0, 0.05, 0.2, 0.4), curve(0, 0.1, 0.3, 0.5)])
+    s = sweep.summarise(rows, ["retrain", "ga", "dimum", "salun"], [1e-3], "retain")[1e-3]
+    assert s["retrain"]["verdict"] == "" and s["dimum"]["verdict"] == "resists"
+    assert s["ga"]["verdict"] == "reversed" and s["ga"]["breaks"] == [100, 100]
+    assert s["salun"]["verdict"] == "reversed" and s["salun"]["breaks"] == [None, 300]
+    assert abs(s["ga"]["aucs"][0] - (0 + 0.6 + 0.9 + 0.95) / 4) < 1e-12
+    order = [line for line in sweep.table({1e-3: s}, ["retrain", "ga", "dimum", "salun"], "retain", 300)
+             if line.startswith("- lr")]
+    assert order == ["- lr 0.001: GA (0.58) > SalUn (0.19) > DiMUM (0.02)"]
+
+
+def test_a_diverged_attack_is_not_scored():
+    rows = rows_of(retrain=[curve(0, 0)], ga=[curve(0, 0.9)])
+    rows["ga@0.001"][0]["dimra_retain"]["diverged"] = "the attack's loss became NaN/inf"
+    s = sweep.summarise(rows, ["retrain", "ga"], [1e-3], "retain")[1e-3]
+    assert s["ga"]["aucs"] == [] and s["ga"]["verdict"] == ""
+    assert "| GA | 0.00 | diverged |" in "\n".join(sweep.table({1e-3: s}, ["retrain", "ga"], "retain", 100))
