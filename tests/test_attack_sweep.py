@@ -1,5 +1,7 @@
 """scripts/attack_sweep.py's summary: where a curve 'breaks', the verdict against Retrain under the
 same attack, and the order in which the rows break (the run itself: tests/test_reproduce.py)."""
+import json
+
 import scripts.attack_sweep as sweep
 
 
@@ -41,3 +43,27 @@ def test_a_diverged_attack_is_not_scored():
     s = sweep.summarise(rows, ["retrain", "ga"], [1e-3], "retain")[1e-3]
     assert s["ga"]["aucs"] == [] and s["ga"]["verdict"] == ""
     assert "| GA | 0.00 | diverged |" in "\n".join(sweep.table({1e-3: s}, ["retrain", "ga"], "retain", 100))
+
+
+def fake_run(f, ga_knn, steps=300):
+    """A results.json of reproduce.py (one seed) with Retrain and GA only."""
+    c = lambda *a: {"step": [0, 100, 200, 300][:len(a)], "forget_acc": list(a)}   # noqa: E731
+    row = lambda fa, knn, cr, cm: {"forget_acc": fa, "forget_acc_knn": knn, "retain_acc": 0.9,   # noqa: E731
+                                   "dimra_retain": {"curve": cr}, "dimra_mixed": {"curve": cm}}
+    return {"settings": {"forget_class": f, "seeds": [0], "attack": {"steps": steps, "lr": 1e-4}},
+            "rows": {"retrain": {"0": row(0.0, 0.0, c(0, 0, 0, 0), c(0, 0.5, 0.9, 1))},
+                     "ga": {"0": row(0.05, ga_knn, c(0.05, 1, 1, 1), c(0.05, 1, 1, 1))}}}
+
+
+def test_the_classes_table_flags_judges_that_disagree_and_refuses_mixed_attacks(tmp_path, capsys):
+    from scripts.across_classes import main
+    paths = []
+    for f, knn in ((7, 0.9), (3, 0.1)):
+        paths.append(tmp_path / f"f{f}.json")
+        paths[-1].write_text(json.dumps(fake_run(f, knn)))
+    assert main([str(p) for p in paths]) == 0
+    out = capsys.readouterr().out
+    assert "| 7 | GA | 0.05 (0.90 ⚑) | 1.00 / 1.00 (reversed) | 1.00 / 1.00 (reversed) | 0.90 |" in out
+    assert "| 3 | GA | 0.05 (0.10) |" in out and "| 7 | Retrain | 0.00 (0.00) | 0.00 / 0.00 | 0.50 / 1.00 | 0.90 |" in out
+    paths[1].write_text(json.dumps(fake_run(3, 0.1, steps=100)))
+    assert main([str(p) for p in paths]) == 2 and "different DiMRA settings" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+"""The headline table of several forget classes in one table (one results.json per class).
+
+    python scripts/across_classes.py results/mnist5k-quick-bf16/results.json results/mnist5k-quick-f7/results.json ...
+
+For each class and method: forget_acc after unlearning (CNN judge, kNN judge in brackets, ⚑ when
+they differ by more than metrics.knn.DISAGREE), forget_acc after each DiMRA attack at its middle and
+last measured step with the verdict against Retrain under the same attack, and retain_acc. Values
+are mean ± sd where a run has several seeds. Prints markdown (results/forget-classes/README.md).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from metrics.knn import DISAGREE  # noqa: E402
+from report import at_step, attacked, fmt, label, row_verdict  # noqa: E402
+
+
+def row_cells(rows: dict, name: str, mid: int, steps: int) -> list[str]:
+    """The cells of one method of one class (— where it diverged or was not attacked)."""
+    ok = [r for r in rows[name].values() if "diverged" not in r]
+    if not ok:
+        return ["diverged", "—", "—", "—"]
+    cnn = [r["forget_acc"] for r in ok]
+    knn = [r["forget_acc_knn"] for r in ok if "forget_acc_knn" in r]
+    flag = " ⚑" if knn and abs(statistics.mean(knn) - statistics.mean(cnn)) > DISAGREE else ""
+    out = [fmt(cnn) + (f" ({fmt(knn)}{flag})" if knn else "")]
+    for aux in ("retain", "mixed"):
+        curves = [a["curve"] for a in attacked(ok, aux)]
+        if not curves:
+            out.append("—")
+            continue
+        judged = row_verdict(rows, name, aux)
+        out.append(f"{fmt([at_step(c, mid) for c in curves])} / {fmt([at_step(c, steps) for c in curves])}"
+                   + (f" ({judged})" if judged else ""))
+    out.append(fmt([r["retain_acc"] for r in ok]))
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", nargs="+", help="results.json of reproduce.py runs (one forget class each)")
+    a = p.parse_args(argv)
+    runs = []
+    for path in a.results:
+        with open(path) as fh:
+            runs.append(json.load(fh))
+    attacks = {json.dumps(run["settings"]["attack"], sort_keys=True) for run in runs}
+    if len(attacks) > 1:
+        print(f"error: these runs attacked with different DiMRA settings, one table cannot hold them: {attacks}",
+              file=sys.stderr)
+        return 2
+    first = True
+    for run in runs:
+        st = run["settings"]
+        steps = st["attack"]["steps"]
+        mid = 100 if steps > 100 else max(steps // 2, 1)
+        if first:
+            print(f"| forget class | model | forget_acc after unlearning (kNN) | DiMRA-retain @{mid} / @{steps} "
+                  f"(verdict) | DiMRA-mixed @{mid} / @{steps} (verdict) | retain_acc |")
+            print("| --- | --- | --- | --- | --- | --- |")
+            first = False
+        seeds = len(st["seeds"])
+        for name in run["rows"]:
+            if name == "pretrained":
+                continue
+            cells = [f"{st['forget_class']}" + (f" ({seeds} seeds)" if seeds > 1 else ""), label(name)]
+            print("| " + " | ".join(cells + row_cells(run["rows"], name, mid, steps)) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
