@@ -229,6 +229,27 @@ def test_the_sweep_at_the_tables_attack_gives_the_tables_curve(in_copy, monkeypa
     assert "| GA | " in out.with_suffix(".md").read_text() and out.with_suffix(".png").stat().st_size > 0
 
 
+def test_rejudging_draws_the_samples_the_table_counted(in_copy, capsys):
+    """scripts/rejudge.py: its CNN counts after unlearning and after each attack equal the table's
+    (the script stops otherwise), and it adds the kNN judge's count of the same samples."""
+    import scripts.rejudge as rejudge
+    assert rejudge.main(["--smoke", "--rows", "retrain,ga,toy"]) == 0
+    text = (in_copy / "results" / "mnist5k-quick-smoke" / "rejudged-seed0.md").read_text()
+    ga = results(in_copy)[1]["rows"]["ga"]["0"]
+    assert f"| GA | {ga['forget_acc']:.2f} / {ga['forget_acc_knn']:.2f} | " in text
+    assert text.count(" / ") >= 9                              # 3 rows x 3 stages, both judges
+
+
+def test_rejudging_refuses_samples_that_are_not_the_tables(in_copy, capsys):
+    path = in_copy / "results" / "mnist5k-quick-smoke" / "results.json"
+    data = json.loads(path.read_text())
+    data["rows"]["ga"]["0"]["forget_acc"] += 0.5
+    path.write_text(json.dumps(data))
+    import scripts.rejudge as rejudge
+    assert rejudge.main(["--smoke", "--rows", "ga"]) == 2
+    assert "the samples differ" in capsys.readouterr().err
+
+
 def test_a_diverged_method_is_reported_not_scored(in_copy, monkeypatch):
     monkeypatch.setitem(METHODS, "boom", EXPLODING)
     assert reproduce.main(["--smoke", "--seeds", "0", "--methods", "boom"]) == 0
