@@ -133,6 +133,7 @@ class Settings:
         self.n_forget = pick(self.n_forget, "n_forget", N_FORGET)
         self.n_retain = pick(self.n_retain, "n_retain", N_RETAIN_PER_CLASS)
         check_class(self.forget_class)
+        self.from_scratch = self.from_scratch or self.fresh       # --fresh trains everything again
         if self.tag and not self.tag.replace("-", "").replace("_", "").isalnum():
             raise UserError(f"--tag {self.tag!r}: use letters, digits, - and _ only")
         if not self.seeds or min(self.seeds) < 0:
@@ -182,7 +183,9 @@ class Pipeline:
         jc = dict(JUDGES[self.cfg.dataset], dataset=self.cfg.dataset, image_size=self.cfg.image_size,
                   data_root=self.cfg.data_root, **(SMOKE["judge"] if s.smoke else {}))
         self.judge_cfg = JudgeConfig(**jc)
-        self.judge_path = default_judge_path(self.judge_cfg, root=self.runs if s.smoke else "runs")
+        # a run trained from scratch keeps its own judge beside its models: the judge is part of every
+        # stage's key, and a judge shared in runs/ may be retrained by another run in the meantime
+        self.judge_path = default_judge_path(self.judge_cfg, root=self.runs if s.smoke or s.from_scratch else "runs")
         self.sample = SampleSettings.of(self.cfg)
         self.f = s.forget_class
         self.timing = {}

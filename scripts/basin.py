@@ -72,6 +72,7 @@ def main(argv=None) -> int:
     p.add_argument("--points", type=int, default=11, help="points on each line (at least 2)")
     p.add_argument("--n", type=int, default=100, help="guided samples per forget_acc")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU (must match the reproduce.py run)")
+    p.add_argument("--from-scratch", action="store_true", help="as the reproduce.py run (its models and judge)")
     p.add_argument("--smoke", action="store_true", help="read the models of `reproduce.py --smoke`")
     p.add_argument("--device")
     a = p.parse_args(argv)
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
             raise UserError("--points must be at least 2 and --n at least 1")
         t0 = time.time()
         pipe = Pipeline(Settings(preset=a.preset, seeds=(a.seed,), forget_class=a.forget_class, tag=a.tag,
-                                 bf16=a.bf16, smoke=a.smoke), pick_device(a.device))
+                                 bf16=a.bf16, from_scratch=a.from_scratch, smoke=a.smoke), pick_device(a.device))
         with cpu_bf16(a.bf16):
             pipe.prepare()
             rows = [r.strip() for r in a.methods.split(",") if r.strip()]

@@ -13,7 +13,7 @@ with both judges:
     after each attack  runs/<preset>[-tag]/forget<f>/seed<s>/<row>-dimra-<aux>.pt  (the table's attacks)
 
 The CNN column must equal the table's numbers (the forget_acc column and each curve's last point);
-the script says so, or stops. Use the run's --tag, --forget-class and --bf16.
+the script says so, or stops. Use the run's --tag, --forget-class, --bf16 and --from-scratch.
 Writes results/<preset>[-tag]/rejudged-seed<s>.md
 """
 import argparse
@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--forget-class", type=int, default=0)
     p.add_argument("--rows", default=",".join(ROWS))
     p.add_argument("--bf16", action="store_true", help="as the reproduce.py run (the samples depend on it)")
+    p.add_argument("--from-scratch", action="store_true", help="as the reproduce.py run (its models and judge)")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--device")
     a = p.parse_args(argv)
@@ -54,10 +55,12 @@ def main(argv=None) -> int:
     def body():
         t0 = time.time()
         pipe = Pipeline(Settings(preset=a.preset, seeds=(a.seed,), forget_class=a.forget_class, tag=a.tag,
-                                 bf16=a.bf16, smoke=a.smoke, progress=False), pick_device(a.device))
-        table = os.path.join(pipe.results, "results.json")
-        if not os.path.exists(table):
-            raise UserError(f"no {table}: run reproduce.py with this --tag and --forget-class first")
+                                 bf16=a.bf16, from_scratch=a.from_scratch, smoke=a.smoke, progress=False),
+                        pick_device(a.device))
+        tables = [os.path.join(pipe.results, name) for name in ("results.json", "ablation.json")]
+        table = next((t for t in tables if os.path.exists(t)), None)
+        if table is None:
+            raise UserError(f"no {tables[0]}: run reproduce.py with this --tag and --forget-class first")
         with open(table) as fh:
             rows = json.load(fh)["rows"]
         with cpu_bf16(a.bf16):
@@ -74,8 +77,10 @@ def main(argv=None) -> int:
                         path = pipe.retrain_path
                     if not os.path.exists(path):
                         continue
-                    state = load_checkpoint(path)
-                    model.load_state_dict(state["ema"] if state.get("kind") == "ddpm" else state["model"])
+                    if path == pipe.retrain_path:       # a pre-training checkpoint or shipped weights (EMA)
+                        model.load_state_dict(load_ddpm(path)[0].state_dict())
+                    else:
+                        model.load_state_dict(load_checkpoint(path)["model"])
                     x = generate(model, schedule, labels, pipe.sample, a.seed)
                     out[name][stage] = (judge_accuracy(pipe.judge, x, labels), pipe.knn.accuracy(x, labels))
                     row = rows.get(name, {}).get(str(a.seed), {})
@@ -83,7 +88,8 @@ def main(argv=None) -> int:
                         row.get(f"dimra_{stage}", {}).get("curve", {}).get("forget_acc", [None])[-1]
                     if table_value is not None and abs(table_value - out[name][stage][0]) > 1e-9:
                         raise UserError(f"{path}: the CNN judge gives {out[name][stage][0]:.2f} here and "
-                                        f"{table_value:.2f} in {table}; the samples differ (same --bf16 as the run?)")
+                                        f"{table_value:.2f} in {table}; the samples differ (the run's --bf16 "
+                                        f"and --from-scratch?)")
         seconds = time.time() - t0
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
         lines = [f"# Both judges after unlearning and after each attack: forget class {pipe.f}, seed {a.seed}", "",

@@ -297,3 +297,15 @@ def test_gpu_presets_run_the_same_pipeline(preset, writer, tmp_path, monkeypatch
     writer(os.path.join(str(tmp_path), "data"), per_class=105 if preset == "mnist" else 21, test_per_class=5)
     assert reproduce.main(["--smoke", "--preset", preset, "--seeds", "0", "--methods", "salun"]) == 0
     assert (tmp_path / "results" / f"{preset}-smoke" / "table.md").exists()
+
+
+@pytest.mark.parametrize("flags,root", [({}, "runs"), ({"from_scratch": True}, "runs/mnist5k-quick-x"),
+                                        ({"fresh": True}, "runs/mnist5k-quick-x")])
+def test_a_run_from_scratch_keeps_its_own_judge(flags, root, tmp_path, monkeypatch):
+    """The judge is part of every stage's key: a run that trains its own must not share the file in
+    runs/ that another run may retrain (--fresh implies --from-scratch, also in the workers' copy)."""
+    monkeypatch.chdir(tmp_path)
+    s = reproduce.Settings(tag="x", **flags)
+    pipe = reproduce.Pipeline(s, torch.device("cpu"))
+    assert os.path.dirname(pipe.judge_path) == root
+    assert pipe.s.from_scratch == bool(flags)
