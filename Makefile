@@ -30,7 +30,7 @@ paper-fp32: $(VENV)/.installed
 
 # The mechanism experiments on the headline models (after make paper; docs in results/mnist5k-quick-bf16/sweep/)
 sweep: $(VENV)/.installed
-	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --rows retrain,ga,esd,salun,dimum,esd+retain,ga+retain
+	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --rows retrain,ga,esd,salun,dimum,esd+retain
 	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --rows retrain,ga,esd,salun,dimum,esd+retain --aux mixed --share 0.01 --steps 300 --eval-every 50 --lrs 1e-4 1e-3
 	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --seeds 0 1 2 --lrs 1e-3 --rows salun,dimum,esd+retain
 
