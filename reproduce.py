@@ -490,6 +490,25 @@ class Pipeline:
                 "results_dir": self.results, "image_size": self.cfg.image_size, "stage_seconds": self.timing}
 
 
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that name a reproduce.py run, for the scripts that read its models and stages
+    (scripts/basin.py, rejudge.py, attack_sweep.py): give them as that run was given them."""
+    p.add_argument("--preset", default="mnist5k-quick")
+    p.add_argument("--tag", default="", help="the --tag of the reproduce.py run to read")
+    p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--bf16", action="store_true", help="as the run (its samples depend on it)")
+    p.add_argument("--from-scratch", action="store_true", help="as the run (its models and judge)")
+    p.add_argument("--smoke", action="store_true", help="read the models of `reproduce.py --smoke`")
+    p.add_argument("--device")
+
+
+def run_pipeline(a: argparse.Namespace, seeds, **settings) -> "Pipeline":
+    """The Pipeline of the run named by add_run_arguments' options (not prepared yet)."""
+    return Pipeline(Settings(preset=a.preset, seeds=tuple(seeds), forget_class=a.forget_class, tag=a.tag,
+                             bf16=a.bf16, from_scratch=a.from_scratch, smoke=a.smoke, **settings),
+                    pick_device(a.device))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="mnist5k-quick", help=f"one of {', '.join(PRESETS)}")

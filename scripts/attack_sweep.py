@@ -32,9 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ddpm.checkpoint import write_json  # noqa: E402
 from ddpm.errors import UserError, run_cli  # noqa: E402
-from ddpm.pretrain import pick_device  # noqa: E402
 from ddpm.workers import default_workers  # noqa: E402
-from reproduce import ABLATION, SMOKE, Pipeline, Settings, Variant, main_variants  # noqa: E402
+from reproduce import ABLATION, SMOKE, Pipeline, Variant, add_run_arguments, main_variants, run_pipeline  # noqa: E402
 from report import attacked, auc, color, fmt, label, mean_sd, verdict  # noqa: E402
 
 DEFAULT_ROWS = "retrain,ga,esd,salun,dimum,esd+retain"   # ga+retain: add it by name (a collapsed model)
@@ -137,10 +136,8 @@ def plot(summary: dict, names: list, path: str, aux: str, f: int) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="mnist5k-quick")
-    p.add_argument("--tag", default="", help="the --tag of the reproduce.py run whose models to attack")
+    add_run_arguments(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--forget-class", type=int, default=0)
     p.add_argument("--rows", default=DEFAULT_ROWS, help="rows of reproduce.py's table and ablation (retrain: the reference)")
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 3e-4, 1e-3], help="attack learning rates")
     p.add_argument("--aux", choices=("retain", "mixed"), default="retain")
@@ -148,10 +145,6 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="attack steps (default 1000; SMOKE's with --smoke)")
     p.add_argument("--eval-every", type=int, help="attack steps between forget_acc measurements (default 100)")
     p.add_argument("--workers", type=int, help="as reproduce.py --workers (default: one per CPU core)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU (use the reproduce.py run's setting)")
-    p.add_argument("--from-scratch", action="store_true", help="as reproduce.py --from-scratch (the run's setting)")
-    p.add_argument("--smoke", action="store_true", help="attack the models of `reproduce.py --smoke`")
-    p.add_argument("--device")
     a = p.parse_args(argv)
 
     def body():
@@ -171,9 +164,8 @@ def main(argv=None) -> int:
         if a.workers is not None and a.workers < 1:
             raise UserError(f"--workers {a.workers} must be at least 1")
         t0 = time.time()
-        s = Settings(preset=a.preset, seeds=tuple(a.seeds), forget_class=a.forget_class, tag=a.tag, bf16=a.bf16,
-                     smoke=a.smoke, from_scratch=a.from_scratch)
-        pipe = Pipeline(s, pick_device(a.device))
+        pipe = run_pipeline(a, a.seeds)
+        s = pipe.s
         attack = {"steps": a.steps, "eval_every": a.eval_every, **({"share": a.share} if a.aux == "mixed" else {})}
         variants = [sweep_variant(known[n], lr, a.aux, attack) for n in names for lr in a.lrs]
         for v in variants:                   # refuse bad settings before any work

@@ -35,10 +35,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ddpm.checkpoint import load_checkpoint, write_json  # noqa: E402
 from ddpm.data import to_float  # noqa: E402
 from ddpm.errors import UserError, run_cli  # noqa: E402
-from ddpm.pretrain import load_ddpm, pick_device  # noqa: E402
+from ddpm.pretrain import load_ddpm  # noqa: E402
 from ddpm.train_loop import cpu_bf16  # noqa: E402
 from metrics.evaluate import forget_acc  # noqa: E402
-from reproduce import Pipeline, Settings  # noqa: E402
+from reproduce import add_run_arguments, run_pipeline  # noqa: E402
 from report import color, label  # noqa: E402
 
 DEFAULT_ROWS = ("ga", "esd", "salun", "dimum", "ga+retain", "esd+retain")   # the last two: reproduce.py --ablation
@@ -64,25 +64,18 @@ def forget_loss(model, schedule, x_f: torch.Tensor, f: int, seed: int = 0) -> fl
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="mnist5k-quick")
-    p.add_argument("--tag", default="", help="the --tag of the reproduce.py run whose models to read")
+    add_run_arguments(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--forget-class", type=int, default=0)
     p.add_argument("--methods", default=",".join(DEFAULT_ROWS), help="rows of reproduce.py (missing ones are skipped)")
     p.add_argument("--points", type=int, default=11, help="points on each line (at least 2)")
     p.add_argument("--n", type=int, default=100, help="guided samples per forget_acc")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU (must match the reproduce.py run)")
-    p.add_argument("--from-scratch", action="store_true", help="as the reproduce.py run (its models and judge)")
-    p.add_argument("--smoke", action="store_true", help="read the models of `reproduce.py --smoke`")
-    p.add_argument("--device")
     a = p.parse_args(argv)
 
     def body():
         if a.points < 2 or a.n < 1:
             raise UserError("--points must be at least 2 and --n at least 1")
         t0 = time.time()
-        pipe = Pipeline(Settings(preset=a.preset, seeds=(a.seed,), forget_class=a.forget_class, tag=a.tag,
-                                 bf16=a.bf16, from_scratch=a.from_scratch, smoke=a.smoke), pick_device(a.device))
+        pipe = run_pipeline(a, (a.seed,))
         with cpu_bf16(a.bf16):
             pipe.prepare()
             rows = [r.strip() for r in a.methods.split(",") if r.strip()]

@@ -29,10 +29,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ddpm.checkpoint import load_checkpoint  # noqa: E402
 from ddpm.errors import UserError, run_cli  # noqa: E402
-from ddpm.pretrain import load_ddpm, pick_device  # noqa: E402
+from ddpm.pretrain import load_ddpm  # noqa: E402
 from ddpm.train_loop import cpu_bf16  # noqa: E402
 from metrics.evaluate import generate, judge_accuracy  # noqa: E402
-from reproduce import Pipeline, Settings  # noqa: E402
+from reproduce import add_run_arguments, run_pipeline  # noqa: E402
 from report import label  # noqa: E402
 
 ROWS = ("retrain", "ga", "esd", "salun", "dimum")
@@ -41,22 +41,14 @@ STAGES = (("unlearned", ""), ("retain", "-dimra-retain"), ("mixed", "-dimra-mixe
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="mnist5k-quick")
-    p.add_argument("--tag", default="")
+    add_run_arguments(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--forget-class", type=int, default=0)
     p.add_argument("--rows", default=",".join(ROWS))
-    p.add_argument("--bf16", action="store_true", help="as the reproduce.py run (the samples depend on it)")
-    p.add_argument("--from-scratch", action="store_true", help="as the reproduce.py run (its models and judge)")
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--device")
     a = p.parse_args(argv)
 
     def body():
         t0 = time.time()
-        pipe = Pipeline(Settings(preset=a.preset, seeds=(a.seed,), forget_class=a.forget_class, tag=a.tag,
-                                 bf16=a.bf16, from_scratch=a.from_scratch, smoke=a.smoke, progress=False),
-                        pick_device(a.device))
+        pipe = run_pipeline(a, (a.seed,), progress=False)
         tables = [os.path.join(pipe.results, name) for name in ("results.json", "ablation.json")]
         table = next((t for t in tables if os.path.exists(t)), None)
         if table is None:
