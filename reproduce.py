@@ -421,14 +421,16 @@ class Pipeline:
         return row
 
     @in_precision
-    def attack(self, v: Variant, seed: int, aux: str, name: str, acfg: DiMRAConfig) -> dict:
+    def attack(self, v: Variant, seed: int, aux: str, name: str, acfg: DiMRAConfig, start: float) -> dict:
+        """One DiMRA attack on a row's model. `start`, the row's forget_acc, is the curve's step 0:
+        the evaluation drew the same samples from the same model, so they are not drawn again."""
         model, schedule, _ = self.unlearned_model(v, seed)
         d_aux = attack_set(self.splits["aux"], self.f, aux, acfg.share, seed=seed)
         t0 = time.time()
         try:
             res = dimra(model, schedule, d_aux, self.f, acfg, progress=self.s.progress,
                         measure=lambda m: forget_acc(m, schedule, self.judge, self.f, self.s.n_forget,
-                                                     self.sample, seed))
+                                                     self.sample, seed), start=start)
             diverged = "the attack's loss became NaN/inf" if res["diverged"] else None
         except NonFiniteSamples as e:
             res, diverged = {"curve": None}, f"during the attack: {e}"
@@ -465,7 +467,7 @@ class Pipeline:
             name = f"{key}-dimra-{aux}{tag}"
             row[f"dimra_{aux}"] = self._timed("attack", lambda: self.cached(
                 os.path.join(folder, f"{name}.json"), {**judged, "attack": acfg.to_dict(), "aux": self.data_ids["aux"]},
-                lambda: self.attack(v, seed, aux, name, acfg)))
+                lambda: self.attack(v, seed, aux, name, acfg, row["forget_acc"])))
         return row
 
     def grid(self, model, schedule, name: str, seed: int) -> None:

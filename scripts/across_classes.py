@@ -5,7 +5,8 @@
 For each class and method: forget_acc after unlearning (CNN judge, kNN judge in brackets, ⚑ when
 they differ by more than metrics.knn.DISAGREE), forget_acc after each DiMRA attack at its middle and
 last measured step with the verdict against Retrain under the same attack, and retain_acc. Values
-are mean ± sd where a run has several seeds. Prints markdown (results/forget-classes/README.md).
+are mean ± sd where a run has several seeds. Runs must have been attacked alike; they may differ in
+--eval-every (where the curve was measured) if each measured the two steps shown. Prints markdown (results/forget-classes/README.md).
 """
 import argparse
 import json
@@ -48,16 +49,27 @@ def main(argv=None) -> int:
     for path in a.results:
         with open(path) as fh:
             runs.append(json.load(fh))
-    attacks = {json.dumps(run["settings"]["attack"], sort_keys=True) for run in runs}
+    # eval_every only says where the curve was watched, not how the model was attacked: runs that
+    # differ in it alone share a table, as long as each measured the two steps the table shows
+    watched = lambda attack: {k: v for k, v in attack.items() if k != "eval_every"}   # noqa: E731
+    attacks = {json.dumps(watched(run["settings"]["attack"]), sort_keys=True) for run in runs}
     if len(attacks) > 1:
         print(f"error: these runs attacked with different DiMRA settings, one table cannot hold them: {attacks}",
               file=sys.stderr)
         return 2
+    steps = runs[0]["settings"]["attack"]["steps"]
+    mid = 100 if steps > 100 else max(steps // 2, 1)
+    for path, run in zip(a.results, runs):
+        curves = [atk["curve"] for rows in run["rows"].values() for r in rows.values()
+                  for k, atk in r.items() if k.startswith("dimra_") and atk.get("curve")]
+        if any(mid not in c["step"] or steps not in c["step"] for c in curves):
+            print(f"error: {path} did not measure forget_acc at steps {mid} and {steps}: rerun it with an "
+                  f"--eval-every that divides {mid}", file=sys.stderr)
+            return 2
+    intervals = {run["settings"]["attack"].get("eval_every") for run in runs}
     first = True
     for run in runs:
         st = run["settings"]
-        steps = st["attack"]["steps"]
-        mid = 100 if steps > 100 else max(steps // 2, 1)
         if first:
             print(f"| forget class | model | forget_acc after unlearning (kNN) | DiMRA-retain @{mid} / @{steps} "
                   f"(verdict) | DiMRA-mixed @{mid} / @{steps} (verdict) | retain_acc |")
@@ -69,6 +81,11 @@ def main(argv=None) -> int:
                 continue
             cells = [f"{st['forget_class']}" + (f" ({seeds} seeds)" if seeds > 1 else ""), label(name)]
             print("| " + " | ".join(cells + row_cells(run["rows"], name, mid, steps)) + " |")
+    if len(intervals) > 1:
+        print("\nThe recovery curves were measured at different intervals: "
+              + "; ".join(f"class {run['settings']['forget_class']} every {run['settings']['attack'].get('eval_every')} "
+                          "steps" for run in runs)
+              + ". Each verdict compares curves of one run (the method's and Retrain's), measured alike.")
     return 0
 
 

@@ -66,6 +66,36 @@ def test_dimra_records_the_recovery_curve():
     res = dimra(tiny_unet(), NoiseSchedule(50), data, 0, DiMRAConfig(steps=10, eval_every=4, batch_size=4),
                 measure=lambda m: calls.append(1) or float(len(calls)), progress=False)
     assert res["curve"]["step"] == [0, 4, 8, 10] and len(res["loss"]) == 10
+    assert res["curve"]["forget_acc"] == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_measuring_does_not_change_the_attack():
+    """The recovery curve only watches: measuring at every step, only at the end, or taking step 0's
+    value from the caller (as reproduce.py does) leaves the losses and the attacked weights the same."""
+    data = ImageData(torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8), torch.arange(40) % 9 + 1)
+
+    def attack(eval_every, start=None):
+        torch.manual_seed(0)
+        model, calls = tiny_unet(), []
+
+        def measure(m):              # samples from its own generator, as metrics.evaluate.generate does
+            calls.append(1)
+            with torch.no_grad():
+                x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+                return float(m(x, torch.zeros(4, dtype=torch.long), torch.zeros(4, dtype=torch.long)).mean())
+        res = dimra(model, NoiseSchedule(50), data, 0, DiMRAConfig(steps=6, eval_every=eval_every, batch_size=8),
+                    measure=measure, progress=False, start=start)
+        return res, model.state_dict(), len(calls)
+
+    every, w_every, n_every = attack(1)
+    end, w_end, n_end = attack(6)
+    given, w_given, n_given = attack(6, start=every["curve"]["forget_acc"][0])
+    assert (n_every, n_end, n_given) == (7, 2, 1)
+    assert every["loss"] == end["loss"] == given["loss"]
+    for k in w_every:
+        assert torch.equal(w_every[k], w_end[k]) and torch.equal(w_every[k], w_given[k])
+    assert end["curve"] == given["curve"] == {"step": [0, 6], "forget_acc": [every["curve"]["forget_acc"][0],
+                                                                             every["curve"]["forget_acc"][-1]]}
 
 
 def test_frechet_distance_matches_torchmetrics():

@@ -67,3 +67,33 @@ def test_the_classes_table_flags_judges_that_disagree_and_refuses_mixed_attacks(
     assert "| 3 | GA | 0.05 (0.10) |" in out and "| 7 | Retrain | 0.00 (0.00) | 0.00 / 0.00 | 0.50 / 1.00 | 0.90 |" in out
     paths[1].write_text(json.dumps(fake_run(3, 0.1, steps=100)))
     assert main([str(p) for p in paths]) == 2 and "different DiMRA settings" in capsys.readouterr().err
+    run = fake_run(3, 0.1)                          # watched every 150 steps: step 100 never measured
+    run["settings"]["attack"]["eval_every"] = 150
+    for r in run["rows"].values():
+        for aux in ("dimra_retain", "dimra_mixed"):
+            c = r["0"][aux]["curve"]
+            c["step"], c["forget_acc"] = [0, 150, 300], [c["forget_acc"][0]] + c["forget_acc"][2:]
+    paths[1].write_text(json.dumps(run))
+    assert main([str(p) for p in paths]) == 2 and "did not measure forget_acc at steps 100 and 300" in \
+        capsys.readouterr().err
+
+
+def test_the_classes_table_takes_runs_watched_at_different_intervals(tmp_path, capsys):
+    """eval_every 50 against 100: the same attack, watched more often; the table shows both at 100 / 300."""
+    from scripts.across_classes import main
+    often = fake_run(7, 0.9)
+    often["settings"]["attack"]["eval_every"] = 50
+    for r in often["rows"].values():
+        for aux in ("dimra_retain", "dimra_mixed"):
+            c = r["0"][aux]["curve"]
+            c["step"] = [0, 50, 100, 150, 200, 250, 300]
+            c["forget_acc"] = [c["forget_acc"][i // 2] for i in range(7)]
+    rare = fake_run(3, 0.1)
+    rare["settings"]["attack"]["eval_every"] = 100
+    paths = [tmp_path / "f7.json", tmp_path / "f3.json"]
+    for path, run in zip(paths, (often, rare)):
+        path.write_text(json.dumps(run))
+    assert main([str(p) for p in paths]) == 0
+    out = capsys.readouterr().out
+    assert "| 7 | GA | 0.05 (0.90 ⚑) | 1.00 / 1.00 (reversed) |" in out and "| 3 | Retrain | 0.00 (0.00) |" in out
+    assert "class 7 every 50 steps; class 3 every 100 steps" in out

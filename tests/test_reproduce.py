@@ -112,6 +112,7 @@ def test_smoke_table_has_every_row_and_the_toy_method(smoke_run):
     toy = data["rows"]["toy"]["0"]
     assert toy["unlearn_config"]["method"] == "toy" and toy["unlearn_steps"] == 3
     assert toy["dimra_retain"]["n_aux_forget"] == 0 and toy["dimra_mixed"]["n_aux_forget"] > 0
+    assert toy["dimra_retain"]["curve"]["forget_acc"][0] == toy["forget_acc"]   # step 0: the evaluation's samples
     assert toy["inputs"]["model"]["unlearn"]["lr"] == 1e-4      # each row records what it came from
     assert data["settings"]["environment"]["threads"] >= 1
     out = smoke_run / "results" / "mnist5k-quick-smoke"
