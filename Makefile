@@ -20,7 +20,7 @@ demo: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-retain 20 --bf16 --tag demo
 
 # The committed headline table: three seeds at the full setting, every model trained here from scratch,
-# bf16 autocast, one worker per core (about 45 min on 2 cores) -> results/mnist5k-quick-bf16/
+# bf16 autocast, one worker per core (about 38 min on 2 cores) -> results/mnist5k-quick-bf16/
 paper: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 1 2 --from-scratch --bf16 --tag bf16
 

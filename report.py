@@ -133,8 +133,8 @@ def header(info, seconds, argv, title, rows):
     smp, env = info["sampler"], info["environment"]
     return [f"# {title}: {info['preset']}, forget class {info['forget_class']}", "",
             f"Command: `python reproduce.py {argv}`  ",
-            f"Wall clock: {seconds / 60:.1f} min for this invocation, which reused the stages that earlier "
-            f"invocations had finished. Time recorded in the stages: unlearning {rec['unlearning']:.0f} min, "
+            f"Wall clock: {seconds / 60:.1f} min for this invocation (which reuses the stages earlier invocations "
+            f"finished, unless it has --fresh). Time recorded in the stages: unlearning {rec['unlearning']:.0f} min, "
             f"evaluation {rec['evaluation']:.0f} min, attacks {rec['attacks']:.0f} min (summed over rows and "
             f"seeds; pre-training and Retrain not included).  ",
             f"Environment: torch {env['torch']}, {workers(env)}, device {env['device']}, "
