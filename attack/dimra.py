@@ -33,7 +33,7 @@ class DiMRAConfig:
     p_uncond: float = 0.1          # label dropout, as in pre-training
     grad_clip: float = 1.0
     # forget_acc is measured at step 0, every eval_every steps and at the end. 100 (4 points for 300
-    # steps) gives the same verdicts as 50 (7 points) on the committed curves, for 4 fewer samplings
+    # steps) gives the same verdicts as 50 (7 points) on the committed curves, for 3 fewer samplings
     # an attack (docs/benchmarks.md, "Less evaluation work")
     eval_every: int = 100
     seed: int = 0
