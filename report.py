@@ -63,6 +63,14 @@ def at_step(curve, step):
     return best
 
 
+def middle_step(attack: dict) -> int:
+    """The step of a table's middle column: 100 (half the attack when it is shorter), moved down to a
+    step the curve measured (every eval_every steps), or up to the first measured one."""
+    steps, every = attack["steps"], attack.get("eval_every", 1)
+    mid = 100 if steps > 100 else max(steps // 2, 1)
+    return mid - mid % every or min(every, steps)
+
+
 def auc(curve) -> float:
     """Area under a recovery curve: the mean forget_acc over its measured steps, step 0 included."""
     return statistics.fmean(curve["forget_acc"])
@@ -167,8 +175,7 @@ def write_main(info, rows, names, seconds, argv):
     """table.md, results.json and the figures of the headline table; `names` are the rows in order."""
     out = info["results_dir"]
     os.makedirs(out, exist_ok=True)
-    steps = info["attack"]["steps"]
-    mid = 100 if steps > 100 else max(steps // 2, 1)
+    steps, mid = info["attack"]["steps"], middle_step(info["attack"])
     seeds = info["seeds"]
     lines = header(info, seconds, argv, "DiMRA vs. unlearning", rows)
     flagged = []
@@ -328,8 +335,7 @@ def write_ablation(info, rows, variants, seconds, argv):
     list of (name, what it varies)."""
     out = info["results_dir"]
     os.makedirs(out, exist_ok=True)
-    steps = info["attack"]["steps"]
-    mid = 100 if steps > 100 else max(steps // 2, 1)
+    steps, mid = info["attack"]["steps"], middle_step(info["attack"])
     lines = header(info, seconds, argv, "Ablation (one seed)", rows)
     lines += [f"| variant | factor | forget_acc after unlearning | DiMRA-retain @{mid} / @{steps} | "
               f"DiMRA-mixed @{mid} / @{steps} | retain_acc | cFID | ‖θ−θ₀‖ |",

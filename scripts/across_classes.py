@@ -6,7 +6,8 @@ For each class and method: forget_acc after unlearning (CNN judge, kNN judge in 
 they differ by more than metrics.knn.DISAGREE), forget_acc after each DiMRA attack at its middle and
 last measured step with the verdict against Retrain under the same attack, and retain_acc. Values
 are mean ± sd where a run has several seeds. Runs must have been attacked alike; they may differ in
---eval-every (where the curve was measured) if each measured the two steps shown. Prints markdown (results/forget-classes/README.md).
+--eval-every (where the curve was measured) if each measured the two steps shown. Prints markdown
+(results/forget-classes/README.md).
 """
 import argparse
 import json
@@ -17,7 +18,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from metrics.knn import DISAGREE  # noqa: E402
-from report import at_step, attacked, fmt, label, row_verdict  # noqa: E402
+from report import at_step, attacked, fmt, label, middle_step, row_verdict  # noqa: E402
 
 
 def row_cells(rows: dict, name: str, mid: int, steps: int) -> list[str]:
@@ -57,12 +58,9 @@ def main(argv=None) -> int:
         print(f"error: these runs attacked with different DiMRA settings, one table cannot hold them: {attacks}",
               file=sys.stderr)
         return 2
-    steps = runs[0]["settings"]["attack"]["steps"]
-    mid = 100 if steps > 100 else max(steps // 2, 1)
+    steps, mid = runs[0]["settings"]["attack"]["steps"], middle_step(runs[0]["settings"]["attack"])
     for path, run in zip(a.results, runs):
-        curves = [atk["curve"] for rows in run["rows"].values() for r in rows.values()
-                  for k, atk in r.items() if k.startswith("dimra_") and atk.get("curve")]
-        if any(mid not in c["step"] or steps not in c["step"] for c in curves):
+        if middle_step(run["settings"]["attack"]) != mid:
             print(f"error: {path} did not measure forget_acc at steps {mid} and {steps}: rerun it with an "
                   f"--eval-every that divides {mid}", file=sys.stderr)
             return 2

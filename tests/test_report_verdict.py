@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from report import at_step, auc, mean_sd, verdict
+from report import at_step, auc, mean_sd, middle_step, verdict
 
 
 def curve(steps, accs):
@@ -148,3 +148,11 @@ def test_an_ablation_row_is_judged_against_retrain_under_the_same_attack():
     assert refs[("retain", attack_id(strong))] == rows["retrain-atk1e-3"][0]["dimra_retain"]["curve"]
     assert verdict([auc(strong["curve"])], [auc(refs[("retain", attack_id(strong))])]) == "resists"
     assert verdict([auc(strong["curve"])], [auc(rows["retrain"][0]["dimra_retain"]["curve"])]) == "reversed"
+
+
+@pytest.mark.parametrize("steps,every,mid", [(300, 100, 100), (300, 50, 100), (300, 40, 80), (300, 150, 150),
+                                             (100, 50, 50), (100, 100, 100), (4, 2, 2), (6, 4, 4), (1, 1, 1)])
+def test_the_middle_column_is_a_measured_step(steps, every, mid):
+    """Step 100 (half a shorter attack), moved to a step the curve measured: never a column labelled
+    @100 that shows the value of step 0."""
+    assert middle_step({"steps": steps, "eval_every": every}) == mid
