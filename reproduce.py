@@ -38,9 +38,9 @@ from attack.dimra import DiMRAConfig, attack_set, dimra
 from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, shipped_config, weights_hash, write_json
 from ddpm.data import ImageData, check_class, load_splits, save_grid
 from ddpm.errors import UserError, run_cli
-from ddpm.pretrain import PRESETS, finished, load_ddpm, make_config, pick_device, pretrain
-from ddpm.train_loop import cpu_bf16
-from ddpm.workers import default_workers, run_parallel
+from ddpm.hardware import PRECISIONS, choose_precision, pick_device, precision_region
+from ddpm.pretrain import PRESETS, finished, load_ddpm, make_config, pretrain
+from ddpm.workers import Eta, children_peak_mb, default_workers, run_parallel
 from metrics.evaluate import (N_FORGET, N_RETAIN_PER_CLASS, NonFiniteSamples, SampleSettings, forget_acc,
                               generate, judge_accuracy, param_distance, retain_metrics)
 from metrics.judge import JudgeConfig, check_judge_matches, default_judge_path, load_judge, train_judge
@@ -59,6 +59,7 @@ SMOKE = {"ddpm": dict(steps=30, batch_size=16, sample_every=10 ** 9, ckpt_every=
          "unlearn_steps": 5, "n_forget": 10, "n_retain": 4, "attack_steps": 4, "eval_every": 2,
          "pretrained_per_class": 10}
 PRETRAINED_PER_CLASS = 100       # samples per class of the pre-trained model's accuracy check
+EVAL_STEPS = 70    # a row's evaluation costs about 70 training steps (15 s vs 0.22 s a step, docs/benchmarks.md)
 WEIGHTS = "weights"              # shipped weights: <preset>-ddpm, <preset>-ddpm-retrain<f>, judge-<data>-<px>
 
 
@@ -121,7 +122,7 @@ class Settings:
     fresh: bool = False                # redo every stage, pre-training included
     from_scratch: bool = False         # train the pre-trained, Retrain and judge models instead of using weights/
     tag: str = ""                      # runs/<preset>-<tag>/ and results/<preset>-<tag>/ (--smoke: 'smoke')
-    bf16: bool = False                 # bf16 autocast for the DDPM on the CPU (ddpm.train_loop.cpu_bf16)
+    precision: str = "auto"            # float32, bf16 (autocast), or auto: measured (ddpm/hardware.py)
     progress: bool = True              # tqdm bars
 
     def __post_init__(self):
@@ -148,10 +149,10 @@ def fingerprint(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def environment(device, bf16: bool = False) -> dict:
+def environment(device, precision: str = "float32") -> dict:
     """What 'same seed, same numbers' also depends on: recorded with every stage."""
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
-            "precision": "bf16 autocast" if bf16 else "float32"}
+            "precision": "bf16 autocast" if precision == "bf16" else "float32"}
 
 
 def run_rows_in_worker(s: "Settings", device: str, variants: list, seed: int) -> dict:
@@ -165,19 +166,23 @@ def run_rows_in_worker(s: "Settings", device: str, variants: list, seed: int) ->
 
 
 def in_precision(method):
-    """A Pipeline method that computes: it runs inside the bf16 region when the settings ask for bf16
-    (so the notebook, the workers and the command line all compute alike)."""
+    """A Pipeline method that computes: it runs inside the run's precision region (bf16 autocast or
+    plain float32), so the notebook, the workers and the command line all compute alike."""
     @functools.wraps(method)
     def wrapped(self, *args, **kwargs):
-        with cpu_bf16(self.s.bf16):
+        with precision_region(self.s.precision, self.device.type):
             return method(self, *args, **kwargs)
     return wrapped
 
 
 class Pipeline:
     def __init__(self, s: Settings, device: torch.device):
-        self.s, self.device = s, device
         self.cfg = make_config(s.preset, **(SMOKE["ddpm"] if s.smoke else {}))
+        # 'auto' becomes float32 or bf16 here, once: the workers receive the resolved settings. --smoke
+        # stays float32 under auto (measuring would take longer than its tiny run)
+        asked = "float32" if s.smoke and s.precision == "auto" else s.precision
+        s = replace(s, precision=choose_precision(asked, device, self.cfg.unet(), announce=s.progress))
+        self.s, self.device = s, device
         tag = s.preset + (f"-{s.tag}" if s.tag else "-smoke" if s.smoke else "")
         self.runs, self.results = os.path.join("runs", tag), os.path.join("results", tag)
         jc = dict(JUDGES[self.cfg.dataset], dataset=self.cfg.dataset, image_size=self.cfg.image_size,
@@ -191,9 +196,10 @@ class Pipeline:
         self.timing = {}
         self.made = set()                  # stage keys of the unlearned models this invocation computed
         self.workers = 1
+        self.worker_peak_mb = None         # measured when worker processes ran
         # bf16 changes every number a stage computes, so it is one of each stage's inputs (float32,
         # the default, adds nothing: the keys of float32 stages are what they always were)
-        self.precision = {"precision": "bf16"} if s.bf16 else {}
+        self.precision = {"precision": "bf16"} if s.precision == "bf16" else {}
         for folder in (self.runs, self.results):
             check_writable(os.path.join(folder, "x"))
 
@@ -216,7 +222,7 @@ class Pipeline:
             if saved.get("key") == key:
                 return saved["result"]
         result = fn()
-        write_json({"key": key, "inputs": inputs, "environment": environment(self.device, self.s.bf16),
+        write_json({"key": key, "inputs": inputs, "environment": environment(self.device, self.s.precision),
                     "result": result}, path)
         return result
 
@@ -325,16 +331,30 @@ class Pipeline:
                 return (us.steps if us else 0) + sum(len(v.auxes) for v in vs)
 
             quiet = replace(self.s, progress=False)
-            calls = [(run_rows_in_worker, (quiet, str(self.device), vs, seed))
-                     for (seed, _), vs in sorted(groups.items(), key=work, reverse=True)]
-            for timing in run_parallel(calls, workers, self.s.progress, f"rows ({workers} workers)"):
+            ordered = sorted(groups.items(), key=work, reverse=True)
+            calls = [(run_rows_in_worker, (quiet, str(self.device), vs, seed)) for (seed, _), vs in ordered]
+            done = run_parallel(calls, workers, self.s.progress, f"rows ({workers} workers)",
+                                work=[sum(self.cost(v, seed) for v in vs) for (seed, _), vs in ordered])
+            self.worker_peak_mb = children_peak_mb()
+            for timing in done:
                 for k, seconds in timing.items():
                     self.timing[k] = self.timing.get(k, 0.0) + seconds
         rows = {v.name: {} for v in variants}
+        eta = Eta(sum(self.cost(v, seed) for v in variants for seed in seeds), "rows") if workers == 1 else None
         for seed in seeds:                 # seed by seed: a stopped run leaves whole seeds behind
             for v in variants:
                 rows[v.name][seed] = self.run_variant(v, seed)
+                if eta and self.s.progress:
+                    eta.update(self.cost(v, seed))
         return rows
+
+    def cost(self, v: Variant, seed: int) -> float:
+        """A row's work in training steps, for the time-left estimate: its unlearning, its evaluation
+        (its sampling costs about as much as EVAL_STEPS training steps), and its attacks."""
+        us = self.settings(v, seed)
+        own_model = not v.model and (v.unlearn or not v.attack)      # rows that share a model add attacks only
+        return ((us.steps if us and own_model else 0) + (EVAL_STEPS if own_model else 0)
+                + len(v.auxes) * self.s.attack_steps)
 
     def folder(self, seed: int) -> str:
         return os.path.join(self.runs, f"forget{self.f}", f"seed{seed}")
@@ -487,8 +507,8 @@ class Pipeline:
                 "unlearn_defaults": {m: settings_dict(m, make_settings(m, forget_class=self.f)) for m in METHODS},
                 "attack": {**DiMRAConfig(steps=s.attack_steps, eval_every=s.eval_every).to_dict()},
                 "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "sampler": asdict(self.sample),
-                "environment": {**environment(self.device, s.bf16), "machine": f"{os.cpu_count()} CPU cores",
-                                "workers": self.workers},
+                "environment": {**environment(self.device, s.precision), "machine": f"{os.cpu_count()} CPU cores",
+                                "workers": self.workers, "worker_peak_mb": self.worker_peak_mb},
                 "results_dir": self.results, "image_size": self.cfg.image_size, "stage_seconds": self.timing}
 
 
@@ -498,7 +518,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="mnist5k-quick")
     p.add_argument("--tag", default="", help="the --tag of the reproduce.py run to read")
     p.add_argument("--forget-class", type=int, default=0)
-    p.add_argument("--bf16", action="store_true", help="as the run (its samples depend on it)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the run (its samples depend on it)")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
     p.add_argument("--from-scratch", action="store_true", help="as the run (its models and judge)")
     p.add_argument("--smoke", action="store_true", help="read the models of `reproduce.py --smoke`")
     p.add_argument("--device")
@@ -507,7 +528,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def run_pipeline(a: argparse.Namespace, seeds, **settings) -> "Pipeline":
     """The Pipeline of the run named by add_run_arguments' options (not prepared yet)."""
     return Pipeline(Settings(preset=a.preset, seeds=tuple(seeds), forget_class=a.forget_class, tag=a.tag,
-                             bf16=a.bf16, from_scratch=a.from_scratch, smoke=a.smoke, **settings),
+                             precision=a.precision, from_scratch=a.from_scratch, smoke=a.smoke, **settings),
                     pick_device(a.device))
 
 
@@ -527,9 +548,11 @@ def main(argv=None) -> int:
                                                "seed gives the same numbers only with the same thread count")
     p.add_argument("--workers", type=int, help="processes for independent stages, each with threads / workers "
                                                "torch threads (default: one per CPU core; 1 on a GPU and with --smoke)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast for the DDPM on the CPU (about 1.5x faster "
-                                                       "training, 2x faster sampling with AVX512-BF16 or AMX; "
-                                                       "the judge stays float32)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="float32, bf16 autocast (the judges stay float32), or auto (default): on the CPU, "
+                        "timed once per machine and bf16 kept only if clearly faster; bf16 on a CUDA GPU "
+                        "that supports it; float32 on MPS")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
     p.add_argument("--n-retain", type=int, help=f"samples per retained class for retain_acc and cFID "
                                                 f"(default {N_RETAIN_PER_CLASS})")
     p.add_argument("--tag", default="", help="write to runs/<preset>-<tag>/ and results/<preset>-<tag>/, so a "
@@ -546,7 +569,7 @@ def main(argv=None) -> int:
     def body():
         s = Settings(preset=a.preset, seeds=tuple(a.seeds), forget_class=a.forget_class,
                      attack_steps=a.attack_steps, eval_every=a.eval_every, n_retain=a.n_retain, smoke=a.smoke,
-                     fresh=a.fresh, from_scratch=a.from_scratch, tag=a.tag, bf16=a.bf16)
+                     fresh=a.fresh, from_scratch=a.from_scratch, tag=a.tag, precision=a.precision)
         if a.workers is not None and a.workers < 1:
             raise UserError(f"--workers {a.workers} must be at least 1")
         if a.threads is not None:
@@ -569,7 +592,7 @@ def main(argv=None) -> int:
         else:
             chosen, seeds = [], s.seeds
         t0 = time.time()
-        pipe = Pipeline(s, pick_device(a.device))
+        pipe = Pipeline(s, pick_device(a.device, announce=True))
         for v in variants:               # every variant's settings are checked before any work
             for seed in seeds:
                 pipe.settings(v, seed)
@@ -581,7 +604,10 @@ def main(argv=None) -> int:
             write_ablation(pipe.info(), rows, [(v.name, v.factor) for v in chosen], time.time() - t0, argv_text)
         else:
             write_main(pipe.info(), rows, [v.name for v in variants], time.time() - t0, argv_text)
-        print(f"done in {time.time() - t0:.0f} s: {pipe.results}/")
+        table = os.path.join(pipe.results, "ablation.md" if a.ablation else "table.md")
+        with open(table) as f:
+            print("\n" + f.read())
+        print(f"done in {time.time() - t0:.0f} s: {table} and the figures beside it")
     return run_cli(body, "finished stages are saved under runs/; rerun the same command to continue")
 
 

@@ -15,6 +15,7 @@ from .diffusion import ddim_sample, simple_loss
 from .distributed import barrier_and_leave, from_torchrun, wrap
 from .ema import EMA
 from .errors import UserError
+from .hardware import pick_device  # noqa: F401  (its old home: scripts still import it from here)
 from .schedule import NoiseSchedule
 from .train_loop import fit
 from .unet import UNet, UNetConfig
@@ -127,23 +128,6 @@ def make_config(preset: str, **overrides) -> DDPMConfig:
     return DDPMConfig(**{**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
 
 
-def pick_device(name: str | None = None) -> torch.device:
-    """The device a run uses: `name` (cpu, cuda, cuda:1, mps), or cuda when a GPU is visible."""
-    if not name:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"--device {name!r} is not a device: use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
-        raise UserError(f"--device {name} asked for, but no such CUDA GPU is visible: use --device cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError(f"--device {name} asked for, but MPS is not available: use --device cpu")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"--device {name!r} is not supported: use cpu, cuda or cuda:N")
-    return device
-
-
 def build_model(cfg: DDPMConfig, device: torch.device | str = "cpu") -> tuple[UNet, NoiseSchedule]:
     model = UNet(cfg.unet()).to(device)
     schedule = NoiseSchedule(cfg.T, cfg.schedule).to(device)
@@ -184,7 +168,7 @@ RESUME_MAY_CHANGE = ("steps", "sample_every", "ckpt_every", "guidance", "ddim_st
 
 def precision(cfg: DDPMConfig, device: torch.device) -> str:
     """What pre-training computes in here: 'bf16' with CUDA autocast (cfg.amp) or inside the CPU's bf16
-    region (reproduce.py --bf16, ddpm.train_loop.cpu_bf16), else 'float32'. Recorded in the checkpoint."""
+    region (reproduce.py --precision bf16, ddpm.hardware.precision_region), else 'float32'. Recorded in the checkpoint."""
     on_cpu = device.type == "cpu" and torch.is_autocast_enabled("cpu")
     return "bf16" if on_cpu or (cfg.amp and device.type == "cuda") else "float32"
 

@@ -34,24 +34,10 @@ class Plateau:
 
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on CUDA when asked for (DDPMConfig.amp). On the CPU this stays plain float32;
-    bf16 on the CPU is a choice of the whole run instead (reproduce.py --bf16, `cpu_bf16` below)."""
+    bf16 on the CPU is a choice of the whole run instead (reproduce.py --precision, ddpm/hardware.py)."""
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
-
-
-def cpu_bf16(enabled: bool):
-    """bf16 autocast for every CPU forward pass inside it: training, unlearning, attacks, sampling.
-
-    Matrix products and convolutions run in bfloat16 (on CPUs with AVX512-BF16 or AMX, 1.5x faster
-    training and 2x faster sampling here, see docs/benchmarks.md); losses, norms and the weights
-    themselves stay float32. The judge opts out (metrics/judge.py) so that it measures every model
-    the same way.
-
-    cache_enabled=False matters: one region spans many models and optimizer steps, and autocast's
-    cache of bf16 weight copies lives until the region ends, so with it every forward pass after
-    the first would reuse the weights' stale bf16 copies (training would not see its own updates)."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled, cache_enabled=False)
 
 
 def fit(model: torch.nn.Module, loss_fn, steps: int, lr: float = 1e-4, *, optimizer=None,

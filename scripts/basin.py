@@ -36,7 +36,7 @@ from ddpm.checkpoint import load_checkpoint, write_json  # noqa: E402
 from ddpm.data import to_float  # noqa: E402
 from ddpm.errors import UserError, run_cli  # noqa: E402
 from ddpm.pretrain import load_ddpm  # noqa: E402
-from ddpm.train_loop import cpu_bf16  # noqa: E402
+from ddpm.hardware import precision_region  # noqa: E402
 from metrics.evaluate import forget_acc  # noqa: E402
 from reproduce import add_run_arguments, run_pipeline  # noqa: E402
 from report import color, label  # noqa: E402
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
             raise UserError("--points must be at least 2 and --n at least 1")
         t0 = time.time()
         pipe = run_pipeline(a, (a.seed,))
-        with cpu_bf16(a.bf16):
+        with precision_region(pipe.s.precision):
             pipe.prepare()
             rows = [r.strip() for r in a.methods.split(",") if r.strip()]
             found = {r: os.path.join(pipe.folder(a.seed), f"{r}.pt") for r in rows}

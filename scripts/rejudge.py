@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from ddpm.checkpoint import load_checkpoint  # noqa: E402
 from ddpm.errors import UserError, run_cli  # noqa: E402
 from ddpm.pretrain import load_ddpm  # noqa: E402
-from ddpm.train_loop import cpu_bf16  # noqa: E402
+from ddpm.hardware import precision_region  # noqa: E402
 from metrics.evaluate import generate, judge_accuracy  # noqa: E402
 from reproduce import add_run_arguments, run_pipeline  # noqa: E402
 from report import label  # noqa: E402
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
             raise UserError(f"no {tables[0]}: run reproduce.py with this --tag and --forget-class first")
         with open(table) as fh:
             rows = json.load(fh)["rows"]
-        with cpu_bf16(a.bf16):
+        with precision_region(pipe.s.precision):
             pipe.prepare()
             model, schedule = load_ddpm(pipe.ddpm_path, pipe.device)[:2]
             labels = torch.full((pipe.s.n_forget,), pipe.f)

@@ -6,7 +6,7 @@ import torch
 from ddpm.checkpoint import load_checkpoint, save_checkpoint
 from ddpm.errors import UserError
 from ddpm.pretrain import finished, load_ddpm, make_config, pretrain
-from ddpm.train_loop import cpu_bf16
+from ddpm.hardware import precision_region
 
 TINY = dict(steps=6, batch_size=8, ch=8, ch_mult=(1, 2), groups=4, ckpt_every=3, sample_every=10 ** 6,
             warmup=2)
@@ -53,7 +53,7 @@ def test_a_run_is_not_continued_or_reused_in_another_precision(tmp_path):
     pretrain(cfg, path, progress=False)
     assert torch.load(path, weights_only=True)["precision"] == "float32"
     assert finished(path, cfg, torch.device("cpu"))
-    with cpu_bf16(True):
+    with precision_region("bf16"):
         with pytest.raises(UserError, match="trained in float32 and this run computes in bf16"):
             finished(path, cfg, torch.device("cpu"))
         with pytest.raises(UserError, match="trained in float32"):
@@ -66,7 +66,7 @@ def test_a_run_is_not_continued_or_reused_in_another_precision(tmp_path):
     old = torch.load(path, weights_only=True)
     del old["precision"]
     save_checkpoint(old, path)
-    with cpu_bf16(True):
+    with precision_region("bf16"):
         assert finished(path, cfg, torch.device("cpu"))
 
 

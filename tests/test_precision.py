@@ -3,7 +3,7 @@ every weight update, and the judge must measure in float32 inside it."""
 import torch
 from torch import nn
 
-from ddpm.train_loop import cpu_bf16
+from ddpm.hardware import precision_region
 from ddpm.data import ImageData
 from metrics.judge import Judge
 from metrics.knn import KNNJudge
@@ -17,7 +17,7 @@ def test_training_in_a_bf16_region_follows_its_own_updates():
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     x = torch.randn(64, 8)
     y = x[:, :1] * 2
-    with cpu_bf16(True):
+    with precision_region("bf16"):
         losses = []
         for _ in range(60):
             loss = nn.functional.mse_loss(model(x).float(), y)
@@ -33,7 +33,7 @@ def test_the_judge_measures_in_float32_inside_a_bf16_region():
     torch.manual_seed(0)
     judge, x = Judge(1, width=8, feature_dim=16).eval(), torch.rand(5, 1, 16, 16) * 2 - 1
     plain = judge(x)
-    with cpu_bf16(True):
+    with precision_region("bf16"):
         inside = judge(x)
     assert inside.dtype == torch.float32 and torch.equal(plain, inside)
 
@@ -43,5 +43,5 @@ def test_the_knn_judge_votes_in_float32_inside_a_bf16_region():
     refs = ImageData(torch.randint(0, 256, (50, 1, 8, 8), dtype=torch.uint8), torch.arange(50) % 10)
     knn, x = KNNJudge(refs), torch.rand(20, 1, 8, 8) * 2 - 1
     plain = knn.predict(x)
-    with cpu_bf16(True):
+    with precision_region("bf16"):
         assert torch.equal(knn.predict(x), plain)
