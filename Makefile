@@ -32,9 +32,9 @@ paper-fp32: $(VENV)/.installed
 
 # The mechanism experiments on the headline models (after make paper; docs in results/mnist5k-quick-bf16/sweep/)
 sweep: $(VENV)/.installed
-	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --rows retrain,ga,esd,salun,dimum,esd+retain
-	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --rows retrain,ga,esd,salun,dimum,esd+retain --aux mixed --share 0.01 --steps 300 --eval-every 50 --lrs 1e-4 1e-3
-	$(PY) scripts/attack_sweep.py --tag bf16 --bf16 --from-scratch --seeds 0 1 2 --lrs 1e-3 --rows salun,dimum,esd+retain
+	$(PY) -m harness.attack_sweep --tag bf16 --bf16 --from-scratch
+	$(PY) -m harness.attack_sweep --tag bf16 --bf16 --from-scratch --aux mixed --share 0.01 --steps 300 --eval-every 50 --lrs 1e-4 1e-3
+	$(PY) -m harness.attack_sweep --tag bf16 --bf16 --from-scratch --seeds 0 1 2 --lrs 1e-3 --rows salun,dimum,esd+retain
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
@@ -54,15 +54,25 @@ weights: $(VENV)/.installed
 	$(PY) train.py ddpm --preset mnist5k-quick
 	$(PY) train.py ddpm --preset mnist5k-quick --exclude-class 0
 	$(PY) train.py judge --dataset mnist5k --image-size 16
-	$(PY) scripts/ship_weights.py
+	$(PY) -m tools.ship_weights
 
 bench: $(VENV)/.installed
-	$(PY) -m pip install -r requirements-bench.txt
-	$(PY) bench.py --preset mnist5k-quick
+	$(PY) -m pip install -r tools/requirements-bench.txt
+	$(PY) -m tools.bench --preset mnist5k-quick
 
-# A student copy with the unlearning losses, the DDIM step and the DiMRA loop to implement (docs/assignment.md)
+# A student copy with the unlearning losses, the DDIM step and the DiMRA loop to implement (course/README.md)
 assignment: $(VENV)/.installed
-	$(PY) scripts/assignment.py make ../unlearning-assignment
+	$(PY) -m course.assignment make ../unlearning-assignment
+
+# The instructor's side of the course (course/README.md): the Gradescope autograder zip, grading
+# submission folders (make grade SUBMISSIONS="subs/*/" -> grades.csv) and the full self-check (minutes)
+.PHONY: autograder grade self-check
+autograder: $(VENV)/.installed
+	$(PY) -m course.assignment autograder ../unlearning-autograder.zip
+grade: $(VENV)/.installed
+	$(PY) -m course.assignment grade $(SUBMISSIONS) --csv grades.csv
+self-check: $(VENV)/.installed
+	$(PY) -m course.assignment self-check
 
 clean:
 	rm -rf runs/*-smoke results/*-smoke .pytest_cache

@@ -4,60 +4,46 @@
     python train.py judge --dataset mnist5k [--image-size 16 --epochs 15]
     torchrun --nproc_per_node=N train.py ddpm --preset cifar10   # data-parallel (ddpm/distributed.py)
 
-Every DDPMConfig field is a flag (--ch-mult 1,2,2 for tuples); flags override the preset.
+Every DDPMConfig / JudgeConfig field is a flag (--ch-mult 1,2,2 for tuples); flags override the
+preset (ddpm/pretrain.py PRESETS, metrics/judge.py JUDGE_PRESETS: the judge reproduce.py trains).
 """
 import argparse
-import dataclasses
 import os
 import sys
 import time
 
 from ddpm.checkpoint import check_writable
-from ddpm.errors import UserError, parse_bool, run_cli
-from ddpm.pretrain import PRESETS, DDPMConfig, make_config, pick_device, pretrain
+from ddpm.cli import add_flags, given, run_cli
+from ddpm.errors import UserError
+from ddpm.hardware import pick_device
+from ddpm.pretrain import PRESETS, DDPMConfig, make_config, pretrain
+from metrics.judge import JUDGE_PRESETS, JudgeConfig, default_judge_path, judge_config, train_judge
 
 
-def _tuple(s: str) -> tuple:
-    return tuple(int(v) for v in s.split(",") if v.strip())
-
-
-def ddpm_args(sub):
-    p = sub.add_parser("ddpm", help="pre-train a DDPM")
-    p.add_argument("--preset", default="mnist5k-quick", help=f"one of {', '.join(PRESETS)}")
-    p.add_argument("--out", help="checkpoint path (default runs/<preset>/ddpm.pt, or ddpm-retrain<c>.pt)")
-    p.add_argument("--resume", action="store_true", help="continue the checkpoint at --out")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
-    for f in dataclasses.fields(DDPMConfig):
-        kind = {bool: parse_bool, tuple: _tuple, int: int, float: float, str: str}.get(f.type, None)
-        if f.name == "exclude_class":
-            kind = int
-        p.add_argument("--" + f.name.replace("_", "-"), type=kind or str, default=None, dest=f.name)
-    return p
-
-
-def judge_args(sub):
-    from metrics.judge import JudgeConfig
-    p = sub.add_parser("judge", help="train the judge classifier on the real training split")
-    p.add_argument("--out", help="checkpoint path (default runs/judge-<dataset>-<size>px.pt)")
-    p.add_argument("--device")
-    for f in dataclasses.fields(JudgeConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), type={int: int, float: float, str: str}[f.type],
-                       default=None, dest=f.name)
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    d = sub.add_parser("ddpm", help="pre-train a DDPM")
+    d.add_argument("--preset", default="mnist5k-quick", help=f"one of {', '.join(PRESETS)}")
+    d.add_argument("--out", help="checkpoint path (default runs/<preset>/ddpm.pt, or ddpm-retrain<c>.pt)")
+    d.add_argument("--resume", action="store_true", help="continue the checkpoint at --out")
+    d.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: CUDA, else MPS, else the CPU)")
+    add_flags(d, DDPMConfig, help={"exclude_class": "train without this class (the Retrain reference)"})
+    j = sub.add_parser("judge", help="train the judge classifier on the real training split")
+    j.add_argument("--out", help="checkpoint path (default runs/judge-<dataset>-<size>px.pt)")
+    j.add_argument("--device")
+    add_flags(j, JudgeConfig, help={"dataset": f"one of {', '.join(JUDGE_PRESETS)} (default mnist5k)"})
     return p
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="what", required=True)
-    ddpm_args(sub)
-    judge_args(sub)
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
+
     def body():
-        device = pick_device(args.device)
+        device = pick_device(args.device, announce=True)
         t0 = time.time()
         if args.what == "ddpm":
-            overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(DDPMConfig)}
-            cfg = make_config(args.preset, **overrides)
+            cfg = make_config(args.preset, **given(args, DDPMConfig))
             suffix = "" if cfg.exclude_class is None else f"-retrain{cfg.exclude_class}"
             out = args.out or os.path.join("runs", args.preset, f"ddpm{suffix}.pt")
             if args.resume and not os.path.exists(out):
@@ -66,9 +52,8 @@ def main(argv=None) -> int:
             if os.environ.get("RANK", "0") == "0":          # under torchrun: rank 0 only
                 print(f"saved {out} ({time.time() - t0:.0f} s); sample grids in {os.path.dirname(out) or '.'}/samples/")
         else:
-            from metrics.judge import JudgeConfig, default_judge_path, train_judge
-            overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(JudgeConfig)}
-            cfg = JudgeConfig(**{k: v for k, v in overrides.items() if v is not None})
+            flags = given(args, JudgeConfig)
+            cfg = judge_config(flags.pop("dataset", "mnist5k"), **flags)
             out = args.out or default_judge_path(cfg)
             check_writable(out)
             acc = train_judge(cfg, out, device=device)

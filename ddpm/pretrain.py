@@ -14,7 +14,7 @@ from .data import Batches, check_class, load_splits, save_grid
 from .diffusion import ddim_sample, simple_loss
 from .distributed import barrier_and_leave, from_torchrun, wrap
 from .ema import EMA
-from .errors import UserError
+from .errors import UserError, require
 from .hardware import pick_device  # noqa: F401  (its old home: scripts still import it from here)
 from .schedule import NoiseSchedule
 from .train_loop import fit
@@ -60,24 +60,21 @@ class DDPMConfig:
     def __post_init__(self):
         """Refuse impossible settings here, before any data is read or any step is trained."""
         self.ch_mult, self.attn_resolutions = tuple(self.ch_mult), tuple(self.attn_resolutions)   # JSON gives lists
-        checks = [(self.steps >= 1, f"--steps {self.steps} must be at least 1"),
-                  (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
-                  (self.lr > 0, f"--lr {self.lr} must be positive"),
-                  (self.warmup >= 0, f"--warmup {self.warmup} must be >= 0"),
-                  (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
-                  (0 <= self.ema_decay < 1, f"--ema-decay {self.ema_decay} must be in [0, 1)"),
-                  (0 <= self.p_uncond < 1, f"--p-uncond {self.p_uncond} must be in [0, 1)"),
-                  (self.T > 20, f"--T {self.T} must be above 20 (the linear schedule's beta_T = 20 / T must stay below 1)"),
-                  (1 <= self.ddim_steps <= self.T, f"--ddim-steps {self.ddim_steps} must be in 1..T={self.T}"),
-                  (self.guidance >= 0, f"--guidance {self.guidance} must be >= 0"),
-                  (self.sample_every >= 1, f"--sample-every {self.sample_every} must be at least 1"),
-                  (self.ckpt_every >= 1, f"--ckpt-every {self.ckpt_every} must be at least 1"),
-                  (self.image_size >= 4, f"--image-size {self.image_size} must be at least 4"),
-                  (self.seed >= 0, f"--seed {self.seed} must be >= 0"),
-                  (self.schedule in ("linear", "cosine"), f"--schedule {self.schedule!r}: use linear or cosine")]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        require((self.steps >= 1, f"--steps {self.steps} must be at least 1"),
+                (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
+                (self.lr > 0, f"--lr {self.lr} must be positive"),
+                (self.warmup >= 0, f"--warmup {self.warmup} must be >= 0"),
+                (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
+                (0 <= self.ema_decay < 1, f"--ema-decay {self.ema_decay} must be in [0, 1)"),
+                (0 <= self.p_uncond < 1, f"--p-uncond {self.p_uncond} must be in [0, 1)"),
+                (self.T > 20, f"--T {self.T} must be above 20 (the linear schedule's beta_T = 20 / T must stay below 1)"),
+                (1 <= self.ddim_steps <= self.T, f"--ddim-steps {self.ddim_steps} must be in 1..T={self.T}"),
+                (self.guidance >= 0, f"--guidance {self.guidance} must be >= 0"),
+                (self.sample_every >= 1, f"--sample-every {self.sample_every} must be at least 1"),
+                (self.ckpt_every >= 1, f"--ckpt-every {self.ckpt_every} must be at least 1"),
+                (self.image_size >= 4, f"--image-size {self.image_size} must be at least 4"),
+                (self.seed >= 0, f"--seed {self.seed} must be >= 0"),
+                (self.schedule in ("linear", "cosine"), f"--schedule {self.schedule!r}: use linear or cosine"))
         if self.exclude_class is not None:
             check_class(self.exclude_class)
         try:
@@ -197,6 +194,25 @@ def finished(out: str, cfg: DDPMConfig, device: torch.device | None = None) -> b
     return ckpt["step"] >= cfg.steps
 
 
+def resume_from(out: str, resume: bool, cfg: DDPMConfig, device, model, ema, optimizer, batches) -> tuple[int, list]:
+    """(first step, loss history): (0, []) for a new run; for --resume, the state of the checkpoint at
+    `out` loaded into the model, EMA, optimizer, data order and RNG, after checking its config."""
+    if not os.path.exists(out):
+        return 0, []
+    if not resume:
+        raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
+    ckpt = load_checkpoint(out, kind="ddpm")
+    check_same_config(out, ckpt["config"], cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
+    check_precision(out, ckpt, cfg, device)
+    model.load_state_dict(ckpt["model"])
+    ema.model.load_state_dict(ckpt["ema"])
+    ema.num_updates.fill_(ckpt["ema_updates"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    batches.load_state_dict(ckpt["rng"]["batches"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    return ckpt["step"], list(ckpt["history"]["loss"])
+
+
 def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.device | None = None,
              progress: bool = True) -> str:
     """Train a DDPM with `cfg`, checkpointing to `out` (and sample grids beside it). Returns `out`.
@@ -215,24 +231,10 @@ def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.devi
     ema = EMA(model, cfg.ema_decay)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     batches = Batches(train, cfg.batch_size, seed=cfg.seed, device=device)
-    start, losses = 0, []
-
-    if os.path.exists(out):
-        if not resume:
-            raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
-        ckpt = load_checkpoint(out, kind="ddpm")
-        check_same_config(out, ckpt["config"], cfg.to_dict(), ignore=RESUME_MAY_CHANGE)
-        check_precision(out, ckpt, cfg, device)
-        model.load_state_dict(ckpt["model"])
-        ema.model.load_state_dict(ckpt["ema"])
-        ema.num_updates.fill_(ckpt["ema_updates"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        batches.load_state_dict(ckpt["rng"]["batches"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        start, losses = ckpt["step"], list(ckpt["history"]["loss"])
-        if start >= cfg.steps:
-            barrier_and_leave(ranks)
-            return out
+    start, losses = resume_from(out, resume, cfg, device, model, ema, optimizer, batches)
+    if start >= cfg.steps:
+        barrier_and_leave(ranks)
+        return out
     net = wrap(model, ranks, device)          # DDP after the weights are loaded (it syncs rank 0's)
     net = torch.compile(net) if cfg.compile and device.type == "cuda" else net
 

@@ -19,6 +19,7 @@ from .fid import fid_from_features, judge_features
 
 N_FORGET = 100               # samples of the forgotten class per forget_acc
 N_RETAIN_PER_CLASS = 50      # samples of each retained class per retain_acc / cFID
+PRETRAINED_PER_CLASS = 100   # samples of each class of the pre-trained model's accuracy check
 
 
 class NonFiniteSamples(UserError):

@@ -1,17 +1,15 @@
 import os
-import sys
 
 import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 # precision 'auto' caches its measurement per machine: the tests keep theirs out of the user's ~/.cache
 os.environ.setdefault("UNLEARN_CACHE_DIR", os.path.join(ROOT, ".pytest_cache", "unlearning-ddpm"))
 
-from ddpm.schedule import NoiseSchedule  # noqa: E402
-from ddpm.unet import UNet, UNetConfig  # noqa: E402
+from ddpm.schedule import NoiseSchedule
+from ddpm.unet import UNet, UNetConfig
 
 
 def tiny_unet(image_size=8, in_channels=1, seed=0):

@@ -47,7 +47,7 @@ def test_resume_with_another_config_is_refused(tmp_path):
 
 def test_a_run_is_not_continued_or_reused_in_another_precision(tmp_path):
     """A float32 pre-training is neither resumed nor taken as finished inside the CPU's bf16 region
-    (reproduce.py --bf16), and the other way round; a checkpoint without a recorded precision (written
+    (reproduce.py --precision bf16), and the other way round; a checkpoint without a recorded precision (written
     before it was recorded) is accepted."""
     cfg, path = make_config("mnist5k-quick", **{**TINY, "steps": 3}), str(tmp_path / "c.pt")
     pretrain(cfg, path, progress=False)
@@ -143,7 +143,7 @@ def test_shipped_weights_load_like_a_checkpoint_and_refuse_a_changed_file(tmp_pa
 
 
 def test_the_pipeline_uses_shipped_weights_whose_config_matches(tmp_path, monkeypatch):
-    import reproduce
+    import harness.pipeline as reproduce
     from ddpm.checkpoint import save_shipped
     from ddpm.pretrain import build_model
     monkeypatch.chdir(tmp_path)

@@ -10,7 +10,7 @@ import torch
 from ddpm import hardware
 from ddpm.errors import UserError
 from ddpm.unet import UNetConfig
-from ddpm.workers import default_workers
+from harness.workers import default_workers
 
 CFG = UNetConfig(image_size=8, ch=8, ch_mult=(1, 2), groups=4)
 CPU = torch.device("cpu")

@@ -4,7 +4,7 @@ import torch
 
 from ddpm.data import ImageData, load_splits, to_float
 from metrics.knn import DISAGREE, KNNJudge
-from report import second_judge
+from harness.tables import second_judge
 
 
 @pytest.fixture(scope="module")

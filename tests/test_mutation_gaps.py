@@ -17,7 +17,7 @@ from ddpm.schedule import NoiseSchedule, cosine_betas
 from metrics.evaluate import (NonFiniteSamples, SampleSettings, check_finite, forget_acc, retain_labels,
                               retain_metrics)
 from metrics.fid import fid_from_features
-from report import row_verdict, verdict
+from harness.tables import row_verdict, verdict
 from tests.conftest import tiny_unet
 from unlearn.dimum import alternative_set, parse_alt
 from unlearn.esd import esd_loss
@@ -330,7 +330,7 @@ def test_metrics_sample_with_the_seed_they_are_given(monkeypatch):
     assert seeds == [0, 7, 0, 9]
 
 
-# ----------------------------------------------------------------------------- report.py
+# ----------------------------------------------------------------------------- harness/tables.py
 def test_verdict_exactly_on_the_reversed_threshold_is_partly():
     """reversed needs mean > mean_retrain + max(margin, 2 sqrt(sd^2 + sd_r^2)), strictly. Numbers exact in
     binary: sd_retrain = stdev(0, 0.25, 0.5) = 0.25, so the threshold is 0.25 + 0.5 = 0.75. Rejects `>=`."""

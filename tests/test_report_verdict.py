@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from report import at_step, auc, mean_sd, middle_step, verdict
+from harness.rows import at_step, mean_sd, middle_step
+from harness.tables import auc, verdict
 
 
 def curve(steps, accs):
@@ -136,7 +137,7 @@ def test_verdict_without_data_is_empty():
 
 def test_an_ablation_row_is_judged_against_retrain_under_the_same_attack():
     """A 10x-lr attack is compared with Retrain attacked at 10x lr, not with the default attack."""
-    from report import attack_id, retrain_references
+    from harness.tables import attack_id, retrain_references
 
     def attack(lr, accs):
         return {"attack": {"lr": lr, "steps": 2, "seed": 0}, "curve": {"step": [0, 1, 2], "forget_acc": accs}}

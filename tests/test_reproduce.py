@@ -12,7 +12,9 @@ import torch.nn.functional as F
 
 import attack.dimra
 import ddpm.pretrain
+import harness.pipeline
 import reproduce
+from harness.settings import SMOKE as SMOKE_SIZES
 import unlearn.run
 from attack.__main__ import main as attack_main
 from ddpm.diffusion import noised
@@ -68,7 +70,7 @@ class Counter:
 def count_work(monkeypatch) -> dict:
     """Count training loops started by pre-training, unlearning and DiMRA, and judge trainings."""
     return {"pretrain": Counter(monkeypatch, ddpm.pretrain, "fit"), "unlearn": Counter(monkeypatch, unlearn.run, "fit"),
-            "attack": Counter(monkeypatch, attack.dimra, "fit"), "judge": Counter(monkeypatch, reproduce, "train_judge")}
+            "attack": Counter(monkeypatch, attack.dimra, "fit"), "judge": Counter(monkeypatch, harness.pipeline, "train_judge")}
 
 
 SMOKE = ["--smoke", "--seeds", "0", "--methods", "ga,toy"]
@@ -198,10 +200,10 @@ def test_a_model_written_by_reproduce_loads_in_the_attack_cli(in_copy, capsys):
 
 
 def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in_copy):
-    """scripts/basin.py: at lam = 0 every method is the pre-trained model; at lam = 1 and mu = 0 it
+    """harness/basin.py: at lam = 0 every method is the pre-trained model; at lam = 1 and mu = 0 it
     is the unlearned model, whose forget_acc (same sampler, seed and n) the table already holds."""
-    import scripts.basin as basin
-    assert basin.main(["--smoke", "--methods", "ga,toy", "--points", "6", "--n", str(reproduce.SMOKE["n_forget"])]) == 0
+    import harness.basin as basin
+    assert basin.main(["--smoke", "--methods", "ga,toy", "--points", "6", "--n", str(SMOKE_SIZES["n_forget"])]) == 0
     out = json.loads((in_copy / "results" / "mnist5k-quick-smoke" / "basin" / "basin.json").read_text())
     ga, toy = out["lines"]["ga"], out["lines"]["toy"]
     assert ga["lam"] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25] and len(ga["to_attacked"]) == 6
@@ -213,9 +215,9 @@ def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in
 
 
 def test_the_sweep_at_the_tables_attack_gives_the_tables_curve(in_copy, monkeypatch):
-    """scripts/attack_sweep.py attacks the table's cached models (no unlearning again); at the table's
+    """harness/attack_sweep.py attacks the table's cached models (no unlearning again); at the table's
     own attack (lr 1e-4, the smoke steps) each row's curve is the table's DiMRA-retain curve."""
-    import scripts.attack_sweep as sweep
+    import harness.attack_sweep as sweep
     work = count_work(monkeypatch)
     assert sweep.main(["--smoke", "--workers", "1", "--rows", "ga,toy", "--lrs", "1e-4", "1e-3"]) == 0
     assert (work["pretrain"].calls, work["unlearn"].calls, work["attack"].calls) == (0, 0, 6)  # 3 rows x 2 lrs
@@ -231,9 +233,9 @@ def test_the_sweep_at_the_tables_attack_gives_the_tables_curve(in_copy, monkeypa
 
 
 def test_rejudging_draws_the_samples_the_table_counted(in_copy, capsys):
-    """scripts/rejudge.py: its CNN counts after unlearning and after each attack equal the table's
+    """harness/rejudge.py: its CNN counts after unlearning and after each attack equal the table's
     (the script stops otherwise), and it adds the kNN judge's count of the same samples."""
-    import scripts.rejudge as rejudge
+    import harness.rejudge as rejudge
     assert rejudge.main(["--smoke", "--rows", "retrain,ga,toy"]) == 0
     text = (in_copy / "results" / "mnist5k-quick-smoke" / "rejudged-seed0.md").read_text()
     ga = results(in_copy)[1]["rows"]["ga"]["0"]
@@ -246,7 +248,7 @@ def test_rejudging_refuses_samples_that_are_not_the_tables(in_copy, capsys):
     data = json.loads(path.read_text())
     data["rows"]["ga"]["0"]["forget_acc"] += 0.5
     path.write_text(json.dumps(data))
-    import scripts.rejudge as rejudge
+    import harness.rejudge as rejudge
     assert rejudge.main(["--smoke", "--rows", "ga"]) == 2
     assert "the samples differ" in capsys.readouterr().err
 
@@ -306,7 +308,7 @@ def test_a_run_from_scratch_keeps_its_own_judge(flags, root, tmp_path, monkeypat
     """The judge is part of every stage's key: a run that trains its own must not share the file in
     runs/ that another run may retrain (--fresh implies --from-scratch, also in the workers' copy)."""
     monkeypatch.chdir(tmp_path)
-    s = reproduce.Settings(tag="x", **flags)
-    pipe = reproduce.Pipeline(s, torch.device("cpu"))
+    s = harness.pipeline.Settings(tag="x", **flags)
+    pipe = harness.pipeline.Pipeline(s, torch.device("cpu"))
     assert os.path.dirname(pipe.judge_path) == root
     assert pipe.s.from_scratch == bool(flags)

@@ -4,56 +4,52 @@
 
 Writes a checkpoint of kind 'unlearned' that records the method, its settings and its loss curve
 (`python -m attack --ckpt <it>` attacks it). Each method's defaults live in its own file
-(unlearn/<method>.py, class Settings); the flags below are built from those classes and override them.
+(unlearn/<method>.py, class Settings); the flags of the chosen method are built from that class
+(`python -m unlearn --method salun --help` lists SalUn's) and override it.
 """
 import argparse
-import dataclasses
 import os
 import sys
 
 from ddpm.checkpoint import check_writable, save_checkpoint
+from ddpm.cli import add_flags, given, run_cli
 from ddpm.data import load_splits
-from ddpm.errors import parse_bool, run_cli
-from ddpm.pretrain import load_ddpm, pick_device
+from ddpm.hardware import pick_device
+from ddpm.pretrain import load_ddpm
 
 from . import METHODS
-from .run import make_settings, settings_dict, unlearn
+from .run import get_method, make_settings, unlearn, unlearned_checkpoint
 
 
-def settings_flags(p: argparse.ArgumentParser) -> list[str]:
-    """One flag per setting of any registered method (--forget-class, --steps, --neg-guidance, ...)."""
-    owners = {}
-    for name, module in METHODS.items():
-        for f in dataclasses.fields(module.Settings):
-            owners.setdefault(f.name, (f.type, []))[1].append(name)
-    for field, (kind, methods) in owners.items():
-        parse = {bool: parse_bool, "bool": parse_bool, int: int, "int": int, float: float, "float": float}.get(kind, str)
-        used_by = "" if len(methods) == len(METHODS) else f" ({', '.join(methods)})"
-        p.add_argument("--" + field.replace("_", "-"), type=parse, default=None, dest=field,
-                       required=field == "forget_class", help=f"default: the method's own{used_by}")
-    return list(owners)
+def parser(method: str | None, add_help: bool = True) -> argparse.ArgumentParser:
+    """The flags: --method, --ckpt, --out, --device, and one per setting of `method` (when known)."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                add_help=add_help)
+    p.add_argument("--method", required=add_help, help=f"one of {', '.join(METHODS)}")
+    p.add_argument("--ckpt", required=add_help, help="pre-trained DDPM checkpoint")
+    p.add_argument("--out", help="default: beside --ckpt, unlearned-<method>-f<class>.pt")
+    p.add_argument("--device")
+    if method in METHODS:
+        add_flags(p, METHODS[method].Settings, forget_class={"type": int, "required": True})
+    return p
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
-    p.add_argument("--ckpt", required=True, help="pre-trained DDPM checkpoint")
-    p.add_argument("--out", help="default: beside --ckpt, unlearned-<method>-f<class>.pt")
-    p.add_argument("--device")
-    names = settings_flags(p)
-    a = p.parse_args(argv)
+    known, _ = parser(None, add_help=False).parse_known_args(argv)   # --method first: it decides the other flags
+    if known.method is not None and known.method not in METHODS:
+        return run_cli(lambda: get_method(known.method), "nothing was written")     # one line: the known methods
+    a = parser(known.method).parse_args(argv)
 
     def body():
-        s = make_settings(a.method, **{n: getattr(a, n) for n in names})     # refuses bad values first
+        cls = get_method(a.method).Settings                                # refuses an unknown method
+        s = make_settings(a.method, **given(a, cls))                       # refuses bad values first
         device = pick_device(a.device)
         out = a.out or os.path.join(os.path.dirname(a.ckpt), f"unlearned-{a.method}-f{s.forget_class}.pt")
         check_writable(out)
         model, schedule, dcfg, _ = load_ddpm(a.ckpt, device)
         train = load_splits(dcfg.dataset, dcfg.data_root, dcfg.image_size)["train"]
         hist = unlearn(model, schedule, train, a.method, s)
-        save_checkpoint({"kind": "unlearned", "config": dcfg.to_dict(), "unlearn": settings_dict(a.method, s),
-                         "pretrained": a.ckpt, "model": model.state_dict(), "ema": None,
-                         "history": hist}, out)
+        save_checkpoint(unlearned_checkpoint(model, dcfg.to_dict(), a.method, s, hist, a.ckpt), out)
         if hist["stopped"] == "nonfinite":
             print(f"warning: the {a.method} loss became NaN/inf after {hist['steps_done']} steps; "
                   f"kept the last finite weights. Lower --lr or --steps.", file=sys.stderr)

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from ddpm.data import Batches, ImageData
-from ddpm.errors import UserError
+from ddpm.errors import require
 
 
 @dataclass(kw_only=True)
@@ -33,16 +33,13 @@ class UnlearnSettings:
     seed: int = 0
 
     def __post_init__(self):
-        checks = [(0 <= self.forget_class < 10, f"class index {self.forget_class} is out of range: use 0..9"),
-                  (self.steps >= 1, f"--steps {self.steps} must be at least 1"),
-                  (self.lr > 0, f"--lr {self.lr} must be positive"),
-                  (self.alpha >= 0, f"--alpha {self.alpha} must be >= 0"),
-                  (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
-                  (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
-                  (self.seed >= 0, f"--seed {self.seed} must be >= 0")]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        require((0 <= self.forget_class < 10, f"class index {self.forget_class} is out of range: use 0..9"),
+                (self.steps >= 1, f"--steps {self.steps} must be at least 1"),
+                (self.lr > 0, f"--lr {self.lr} must be positive"),
+                (self.alpha >= 0, f"--alpha {self.alpha} must be >= 0"),
+                (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
+                (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
+                (self.seed >= 0, f"--seed {self.seed} must be >= 0"))
 
 
 @dataclass

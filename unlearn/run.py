@@ -41,6 +41,14 @@ def settings_dict(method: str, s: UnlearnSettings) -> dict:
     return {"method": method, **asdict(s)}
 
 
+def unlearned_checkpoint(model, ddpm_config: dict, method: str, s: UnlearnSettings, history: dict,
+                         pretrained: str, **extra) -> dict:
+    """The checkpoint of kind 'unlearned' (python -m unlearn writes it, reproduce.py caches it, python
+    -m attack reads it): the model, its DDPM config, the method and its settings, the loss history."""
+    return {"kind": "unlearned", "config": ddpm_config, "unlearn": settings_dict(method, s), "pretrained": pretrained,
+            "model": model.state_dict(), "ema": None, "history": history, **extra}
+
+
 def unlearn(model, schedule, train: ImageData, method: str, s: UnlearnSettings, progress: bool = True) -> dict:
     """Fine-tune `model` in place to forget class s.forget_class with `method`. Returns the loss history."""
     module = get_method(method)

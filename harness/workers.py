@@ -18,10 +18,10 @@ from multiprocessing import get_context
 import torch
 from tqdm.auto import tqdm
 
-from .hardware import precision_region
+from ddpm.hardware import precision_region
 
 # Peak resident memory of one worker process of the mnist5k-quick pipeline (make demo / make paper),
-# measured with getrusage(RUSAGE_CHILDREN) on a 2-core machine (reproduce.py records it in every
+# measured with getrusage(RUSAGE_CHILDREN) on a 2-core machine (harness/pipeline.py records it in every
 # results.json as environment.worker_peak_mb). Larger presets need more: the default stays
 # conservative by keeping this much free per worker.
 WORKER_PEAK_GB = 1.0

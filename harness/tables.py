@@ -1,6 +1,6 @@
-"""Turn the per-stage results of reproduce.py into results/<preset>/: table.md, results.json, figures.
+"""Turn the rows of a run into results/<preset>[-<tag>]/: table.md, results.json (figures: harness/figures.py).
 
-Everything here takes plain data: `info` (a dict of the run's settings, see reproduce.Pipeline.info)
+Everything here takes plain data: `info` (a dict of the run's settings, see harness.pipeline.Pipeline.info)
 and `rows` ({row name: {seed: row dict}}), so a notebook can call the same functions.
 
 Verdict of a row under an attack (docs/design.md): compare its recovery curve with Retrain's under
@@ -15,61 +15,12 @@ import json
 import os
 import statistics
 
-import matplotlib.pyplot as plt   # picks the Agg backend by itself on a machine without a display
-import torch
 
 from metrics.knn import DISAGREE
 from unlearn import METHODS
 
-REFERENCES = {"pretrained": ("Pre-trained", "tab:gray"), "retrain": ("Retrain", "black")}
-FALLBACK_COLORS = ["tab:blue", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-
-
-def label(name: str) -> str:
-    """A row's name in tables and figures: the method's LABEL, or the name itself."""
-    if name in REFERENCES:
-        return REFERENCES[name][0]
-    return getattr(METHODS.get(name), "LABEL", name)
-
-
-def color(name: str) -> str:
-    if name in REFERENCES:
-        return REFERENCES[name][1]
-    if hasattr(METHODS.get(name), "COLOR"):
-        return METHODS[name].COLOR
-    return FALLBACK_COLORS[sum(map(ord, name)) % len(FALLBACK_COLORS)]
-
-
-def mean_sd(xs):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return None, None
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
-
-
-def fmt(xs, digits=2):
-    m, sd = mean_sd(xs)
-    if m is None:
-        return "—"
-    return f"{m:.{digits}f} ± {sd:.{digits}f}" if len(xs) > 1 else f"{m:.{digits}f}"
-
-
-def at_step(curve, step):
-    """forget_acc at `step` (or the last measured step before it)."""
-    best = None
-    for s, a in zip(curve["step"], curve["forget_acc"]):
-        if s <= step:
-            best = a
-    return best
-
-
-def middle_step(attack: dict) -> int:
-    """The step of a table's middle column: 100 (half the attack when it is shorter), moved down to a
-    step the curve measured (every eval_every steps), or up to the first measured one."""
-    steps, every = attack["steps"], attack.get("eval_every", 1)
-    mid = 100 if steps > 100 else max(steps // 2, 1)
-    return mid - mid % every or min(every, steps)
-
+from .figures import plot_forget_samples, plot_losses, plot_recovery
+from .rows import at_step, attacked, fmt, label, mean_sd, middle_step
 
 def auc(curve) -> float:
     """Area under a recovery curve: the mean forget_acc over its measured steps, step 0 included."""
@@ -89,11 +40,6 @@ def verdict(aucs: list, retrain_aucs: list, margin: float = 0.05) -> str:
     if m <= mr + margin:
         return "resists"
     return "reversed" if m > mr + max(margin, 2 * (sd ** 2 + sdr ** 2) ** 0.5) else "partly"
-
-
-def attacked(rs: list, aux: str) -> list:
-    """The attack results under `aux` of the seeds whose model and attack did not diverge."""
-    return [r[f"dimra_{aux}"] for r in rs if f"dimra_{aux}" in r and "diverged" not in r[f"dimra_{aux}"]]
 
 
 def row_verdict(rows, name, aux):
@@ -230,85 +176,6 @@ def write_main(info, rows, names, seconds, argv):
     plot_losses(rows, names, os.path.join(out, "unlearn_loss.png"))
     plot_forget_samples(os.path.join(out, "grids", f"seed{seeds[0]}"), names, os.path.join(out, "forget_samples.png"),
                         info["forget_class"], info["image_size"], seeds[0])
-
-
-def _save(fig, path):
-    """Write the figure to `path` and close it; with path None return it (a notebook shows it)."""
-    fig.tight_layout()
-    if path is None:
-        return fig
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return None
-
-
-def plot_forget_samples(grid_folder, names, path, f, image_size, seed):
-    """Row 1 of each saved grid (10 samples of class f): after unlearning and after each attack."""
-    stages = [("unlearned", "after unlearning"), ("dimra-retain", "after DiMRA-retain"),
-              ("dimra-mixed", "after DiMRA-mixed")]
-    size = image_size + 2      # one image and its 1 px padding on each side
-    fig, axes = plt.subplots(len(names), 3, figsize=(9, 0.75 * len(names) + 0.6), squeeze=False)
-    for i, name in enumerate(names):
-        for j, (stage, title) in enumerate(stages):
-            ax = axes[i][j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            file = os.path.join(grid_folder, f"{name}-{stage}.png")
-            if os.path.exists(file):
-                ax.imshow(plt.imread(file)[:size], cmap="gray")
-            else:
-                ax.text(0.5, 0.5, "not attacked", ha="center", va="center", transform=ax.transAxes)
-            if i == 0:
-                ax.set_title(title)
-            if j == 0:
-                ax.set_ylabel(label(name), rotation=0, ha="right", va="center")
-    fig.suptitle(f"Samples of the forgotten class {f} (seed {seed})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def plot_recovery(rows, names, path, f):
-    """forget_acc along each attack, mean ± sd over the seeds, one panel per threat model
-    (written to `path`, or returned when path is None)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    n_seeds = 1
-    for ax, aux in zip(axes, ("retain", "mixed")):
-        for name in names:
-            runs = attacked(list(rows[name].values()), aux)
-            if not runs:
-                continue
-            n_seeds = max(n_seeds, len(runs))
-            steps = runs[0]["curve"]["step"]
-            accs = torch.tensor([r["curve"]["forget_acc"] for r in runs])
-            m, sd = accs.mean(0), (accs.std(0) if len(runs) > 1 else torch.zeros(len(steps)))
-            ls = "--" if name in REFERENCES else "-"
-            ax.plot(steps, m, ls, marker="o", ms=3, color=color(name), label=label(name))
-            ax.fill_between(steps, m - sd, m + sd, color=color(name), alpha=0.15)
-        ax.set_title(f"DiMRA-{aux}: " + ("no image of class %d in D_aux" % f if aux == "retain"
-                                          else "D_aux includes class %d" % f))
-        ax.set_xlabel("attack step")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"forget_acc (judge accuracy on class-{f} samples)")
-    axes[1].legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"Recovery of the forgotten class under DiMRA (mean ± sd over {n_seeds} seed(s))")
-    return _save(fig, path)
-
-
-def plot_losses(rows, names, path):
-    """The unlearning loss of every method and seed: does it converge (DiMUM) or not (GA, ESD, SalUn)?"""
-    methods = [n for n in names if any("unlearn_loss" in r for r in rows[n].values())]
-    fig, axes = plt.subplots(1, max(len(methods), 1), figsize=(3.2 * max(len(methods), 1), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], methods):
-        for seed, r in rows[name].items():
-            ax.plot(r["unlearn_loss"], color=color(name), alpha=0.6, lw=0.8, label=f"seed {seed}")
-        ax.set_title(f"{label(name)} unlearning loss")
-        ax.set_xlabel("step")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("loss")
-    if methods:
-        axes[0][-1].legend(fontsize=7)
-    return _save(fig, path)
 
 
 def attack_id(a: dict) -> str:

@@ -6,12 +6,12 @@
 #
 # The GPU machine reaches no network, runs Python 3.12 with its own torch (2.11 when last described,
 # not our 2.14.1), and lacks diffusers, importlib_metadata, lazy-importer and mlxtend. So:
-#   1. here, once (needs PyPI):       bash scripts/gpu_check.sh prepare     # wheels into .whl/ (git-ignored)
+#   1. here, once (needs PyPI):       bash tools/gpu_check.sh prepare     # wheels into .whl/ (git-ignored)
 #   2. on the GPU machine, .whl carried along, two calls in a row (each fits a 10-minute command):
-#                                     bash scripts/gpu_check.sh bench       # ~5 min (8 bench runs)
-#                                     bash scripts/gpu_check.sh reproduce   # REPRO_TIMEOUT s at most
-#                                     MNIST_RAW=/path/to/raw bash scripts/gpu_check.sh mnist   # real MNIST, 28 px
-#      (`bash scripts/gpu_check.sh all` does the first two in one go.)
+#                                     bash tools/gpu_check.sh bench       # ~5 min (8 bench runs)
+#                                     bash tools/gpu_check.sh reproduce   # REPRO_TIMEOUT s at most
+#                                     MNIST_RAW=/path/to/raw bash tools/gpu_check.sh mnist   # real MNIST, 28 px
+#      (`bash tools/gpu_check.sh all` does the first two in one go.)
 #   The mnist part needs the four original MNIST IDX files: in data/MNIST/raw/ already (torchvision
 #   downloads them there), or copied there from MNIST_RAW. It times the mnist preset's whole one-seed
 #   pipeline (pre-training with bf16 autocast, as the preset sets it, Retrain, judge, every method, both
@@ -40,7 +40,7 @@ if ! "$PY" -c "import diffusers, mlxtend" 2>/dev/null; then
             .whl/*.whl || exit 1
         export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
     else
-        echo "diffusers/mlxtend missing and no .whl/ here: run 'bash scripts/gpu_check.sh prepare' first" >&2
+        echo "diffusers/mlxtend missing and no .whl/ here: run 'bash tools/gpu_check.sh prepare' first" >&2
         exit 1
     fi
 fi

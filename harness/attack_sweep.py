@@ -1,8 +1,8 @@
 """Attack strength: which unlearned model does DiMRA break first as the attacker gets stronger?
 
-    python scripts/attack_sweep.py --tag bf16 --bf16                     # retain-only, 1e-4/3e-4/1e-3, 1,000 steps
-    python scripts/attack_sweep.py --tag bf16 --bf16 --seeds 0 1 2 --lrs 1e-3 --rows retrain,salun,dimum,esd+retain
-    python scripts/attack_sweep.py --tag bf16 --bf16 --aux mixed --share 0.01 --steps 300 --eval-every 50
+    python -m harness.attack_sweep --tag bf16 --bf16                     # retain-only, 1e-4/3e-4/1e-3, 1,000 steps
+    python -m harness.attack_sweep --tag bf16 --bf16 --seeds 0 1 2 --lrs 1e-3 --rows retrain,salun,dimum,esd+retain
+    python -m harness.attack_sweep --tag bf16 --bf16 --aux mixed --share 0.01 --steps 300 --eval-every 50
 
 The headline table attacks every unlearned model with one attacker (DiMRA, lr 1e-4, 300 steps).
 This script attacks each row (Retrain, the main table's methods, and ESD / GA with the retain term
@@ -28,15 +28,20 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ddpm.checkpoint import write_json  # noqa: E402
-from ddpm.errors import UserError, run_cli  # noqa: E402
-from ddpm.workers import default_workers  # noqa: E402
-from reproduce import ABLATION, SMOKE, Pipeline, Variant, add_run_arguments, main_variants, run_pipeline  # noqa: E402
-from report import attacked, auc, color, fmt, label, mean_sd, verdict  # noqa: E402
+from ddpm.checkpoint import write_json
+from ddpm.cli import run_cli
+from ddpm.errors import UserError
+from .workers import default_workers
+from unlearn import METHODS
 
-DEFAULT_ROWS = "retrain,ga,esd,salun,dimum,esd+retain"   # ga+retain: add it by name (a collapsed model)
+from .pipeline import Pipeline, add_run_arguments, run_pipeline
+from .run import run_rows
+from .settings import ABLATION, SMOKE, Variant, main_variants
+from .rows import attacked, color, fmt, label, mean_sd
+from .tables import auc, verdict
+
+DEFAULT_ROWS = ",".join(["retrain", *METHODS, "esd+retain"])   # every method; ga+retain: add it by name (a collapsed model)
 BREAK = 0.5              # 'broken': half of the forget-class samples are judged to be the forgotten class
 
 
@@ -134,6 +139,30 @@ def plot(summary: dict, names: list, path: str, aux: str, f: int) -> None:
     plt.close(fig)
 
 
+def write_sweep(pipe, a, summary: dict, names: list, seconds: float, argv_text: str) -> None:
+    """results/<run>/sweep/<aux>-<steps>steps-<seeds>.md, .json and .png, and the table on the terminal."""
+    s = pipe.s
+    aux = a.aux + (f"{a.share:.0%}" if a.aux == "mixed" else "")
+    seeds = f"seed{a.seeds[0]}" if len(a.seeds) == 1 else "seeds" + "-".join(map(str, a.seeds))
+    stem = os.path.join(pipe.results, "sweep", f"{aux}-{a.steps}steps-{seeds}")
+    env = pipe.info()["environment"]
+    title = f"DiMRA-{aux}, {a.steps} steps, forget class {pipe.f}, seed(s) {', '.join(map(str, a.seeds))}"
+    lines = [f"# Attack strength: {title}",
+             "", f"Command: `python -m harness.attack_sweep {argv_text}`  ",
+             f"Wall clock: {seconds / 60:.1f} min for this invocation (cached stages reused). Environment: "
+             f"torch {env['torch']}, {pipe.workers} worker(s), {env['precision']}, {env['machine']}. "
+             f"forget_acc: {s.n_forget} guided samples every {a.eval_every} attack steps.", ""]
+    lines += table(summary, names, a.aux, a.steps)
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    with open(stem + ".md", "w") as fh:
+        fh.write("\n".join(lines))
+    write_json({"settings": vars(a), "seconds": seconds, "environment": env,
+                "summary": {f"{lr:g}": cells for lr, cells in summary.items()}}, stem + ".json")
+    plot(summary, names, stem + ".png", a.aux, pipe.f)
+    print("\n".join(lines))
+    print(f"done in {seconds:.0f} s: {stem}.md")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(p)
@@ -172,29 +201,9 @@ def main(argv=None) -> int:
             pipe.settings(v, a.seeds[0])
         workers = pipe.workers = a.workers or default_workers(pipe.device, s.smoke)
         pipe.prepare(workers)
-        rows = pipe.run_rows(variants, a.seeds, workers)
+        rows = run_rows(pipe, variants, a.seeds, workers)
         summary = summarise(rows, names, a.lrs, a.aux)
-        seconds = time.time() - t0
-        aux = a.aux + (f"{a.share:.0%}" if a.aux == "mixed" else "")
-        seeds = f"seed{a.seeds[0]}" if len(a.seeds) == 1 else "seeds" + "-".join(map(str, a.seeds))
-        stem = os.path.join(pipe.results, "sweep", f"{aux}-{a.steps}steps-{seeds}")
-        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
-        env = pipe.info()["environment"]
-        title = f"DiMRA-{aux}, {a.steps} steps, forget class {pipe.f}, seed(s) {', '.join(map(str, a.seeds))}"
-        lines = [f"# Attack strength: {title}",
-                 "", f"Command: `python scripts/attack_sweep.py {argv_text}`  ",
-                 f"Wall clock: {seconds / 60:.1f} min for this invocation (cached stages reused). Environment: "
-                 f"torch {env['torch']}, {pipe.workers} worker(s), {env['precision']}, {env['machine']}. "
-                 f"forget_acc: {s.n_forget} guided samples every {a.eval_every} attack steps.", ""]
-        lines += table(summary, names, a.aux, a.steps)
-        os.makedirs(os.path.dirname(stem), exist_ok=True)
-        with open(stem + ".md", "w") as fh:
-            fh.write("\n".join(lines))
-        write_json({"settings": vars(a), "seconds": seconds, "environment": env,
-                    "summary": {f"{lr:g}": cells for lr, cells in summary.items()}}, stem + ".json")
-        plot(summary, names, stem + ".png", a.aux, pipe.f)
-        print("\n".join(lines))
-        print(f"done in {seconds:.0f} s: {stem}.md")
+        write_sweep(pipe, a, summary, names, time.time() - t0, " ".join(sys.argv[1:] if argv is None else argv))
 
     return run_cli(body, "finished stages are cached under runs/; rerun the same command to continue")
 

@@ -1,6 +1,6 @@
 """The headline table of several forget classes in one table (one results.json per class).
 
-    python scripts/across_classes.py results/mnist5k-quick-bf16/results.json results/mnist5k-quick-f7/results.json ...
+    python -m harness.across_classes results/mnist5k-quick-bf16/results.json results/mnist5k-quick-f7/results.json ...
 
 For each class and method: forget_acc after unlearning (CNN judge, kNN judge in brackets, ⚑ when
 they differ by more than metrics.knn.DISAGREE), forget_acc after each DiMRA attack at its middle and
@@ -11,14 +11,13 @@ are mean ± sd where a run has several seeds. Runs must have been attacked alike
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from metrics.knn import DISAGREE  # noqa: E402
-from report import at_step, attacked, fmt, label, middle_step, row_verdict  # noqa: E402
+from metrics.knn import DISAGREE
+from .rows import at_step, attacked, fmt, label, middle_step
+from .tables import row_verdict
 
 
 def row_cells(rows: dict, name: str, mid: int, steps: int) -> list[str]:

@@ -1,21 +1,19 @@
 """Sampling speed and judge accuracy of a trained DDPM: 100 guided DDIM samples of each class.
 
-    python scripts/sample_speed.py --steps 50        # DDIM-50, w = 2, runs/mnist5k-quick/ddpm.pt
+    python -m tools.sample_speed --steps 50        # DDIM-50, w = 2, runs/mnist5k-quick/ddpm.pt
 
 The README's images/s figures come from this script (2 CPU threads, nothing else running).
 """
 import argparse
-import os
 import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from ddpm.errors import run_cli  # noqa: E402
-from ddpm.pretrain import load_ddpm  # noqa: E402
-from metrics.evaluate import SampleSettings, generate  # noqa: E402
-from metrics.judge import check_judge_matches, load_judge  # noqa: E402
+from ddpm.cli import run_cli
+from ddpm.pretrain import load_ddpm
+from metrics.evaluate import SampleSettings, generate
+from metrics.judge import check_judge_matches, load_judge
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Tune one unlearning method's budget on seed 0 (forget_acc and retain_acc after unlearning only).
 
-    python scripts/tune.py ga steps=100 lr=2e-5 [more key=value ...] [--n-retain 20]
+    python -m tools.tune ga steps=100 lr=2e-5 [more key=value ...] [--n-retain 20]
 
 Used to pick each method's frozen defaults (unlearn/<method>.py, Settings) before the 3-seed run;
 prints one line per call.
@@ -9,13 +9,12 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ddpm.data import load_splits  # noqa: E402
-from ddpm.pretrain import load_ddpm  # noqa: E402
-from metrics.evaluate import N_FORGET, SampleSettings, forget_acc, param_distance, retain_metrics  # noqa: E402
-from metrics.judge import JudgeConfig, find_judge, load_judge  # noqa: E402
-from unlearn.run import make_settings, unlearn  # noqa: E402
+from ddpm.data import load_splits
+from ddpm.pretrain import load_ddpm
+from metrics.evaluate import N_FORGET, SampleSettings, forget_acc, param_distance, retain_metrics
+from metrics.judge import JudgeConfig, find_judge, load_judge
+from unlearn.run import make_settings, unlearn
 
 
 def parse(v: str):

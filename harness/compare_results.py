@@ -1,18 +1,17 @@
 """Two results.json side by side: each row's metrics (mean ± sd over seeds) and verdicts.
 
-    python scripts/compare_results.py results/mnist5k-quick/results.json results/mnist5k-quick-bf16/results.json
+    python -m harness.compare_results results/mnist5k-quick/results.json results/mnist5k-quick-bf16/results.json
 
 Used for docs/benchmarks.md (float32 vs bf16): a change of precision or of the code is
 indistinguishable when every verdict is the same and every number lies within the seed spread.
 """
 import argparse
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from report import at_step, auc, fmt, label, verdict  # noqa: E402
+from .rows import at_step, fmt, label
+from .tables import auc, verdict
 
 
 def cells(rows: dict, name: str, steps: int) -> list[str]:

@@ -1,7 +1,7 @@
 """Export the trained mnist5k-quick models to weights/ (safetensors + a JSON description each).
 
     make weights          # trains the three models with train.py (about 15 min on 2 CPU cores), then runs this
-    python scripts/ship_weights.py [--forget-class 0]
+    python -m tools.ship_weights [--forget-class 0]
 
 Writes weights/mnist5k-quick-ddpm.safetensors (the pre-trained DDPM's EMA weights),
 weights/mnist5k-quick-ddpm-retrain<f>.safetensors (Retrain: the same recipe without class f) and
@@ -18,13 +18,13 @@ from dataclasses import replace
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ddpm.checkpoint import load_checkpoint, save_shipped  # noqa: E402
-from ddpm.errors import UserError, run_cli  # noqa: E402
-from ddpm.pretrain import DDPMConfig, load_ddpm, make_config  # noqa: E402
-from metrics.evaluate import SampleSettings, generate, judge_accuracy  # noqa: E402
-from metrics.judge import JudgeConfig, default_judge_path, load_judge  # noqa: E402
+from ddpm.checkpoint import load_checkpoint, save_shipped
+from ddpm.cli import run_cli
+from ddpm.errors import UserError
+from ddpm.pretrain import DDPMConfig, load_ddpm, make_config
+from metrics.evaluate import SampleSettings, generate, judge_accuracy
+from metrics.judge import JudgeConfig, default_judge_path, load_judge
 
 PRESET = "mnist5k-quick"
 PER_CLASS = 100          # guided samples per class behind each quality figure

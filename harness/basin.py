@@ -1,7 +1,7 @@
 """The basin picture: is an unlearned model still in the pre-trained model's basin?
 
-    python scripts/basin.py                           # after `python reproduce.py` (seed 0)
-    python scripts/basin.py --methods ga,dimum --n 50 --points 11
+    python -m harness.basin                           # after `python reproduce.py` (seed 0)
+    python -m harness.basin --methods ga,dimum --n 50 --points 11
 
 The paper's explanation of DiMRA: non-convergent unlearning losses (GA, ESD) stop close to the
 pre-trained weights theta_0, so fine-tuning on other data falls back into theta_0's basin, where
@@ -21,7 +21,6 @@ forget_acc dip and rise) inside line 1; a model that sits on theta_0's slope sho
 Writes results/<preset>[-tag]/basin/{basin.json, basin.png}; wall clock in basin.json.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -30,18 +29,20 @@ import matplotlib.pyplot as plt
 import torch
 from tqdm.auto import tqdm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ddpm.checkpoint import load_checkpoint, write_json  # noqa: E402
-from ddpm.data import to_float  # noqa: E402
-from ddpm.errors import UserError, run_cli  # noqa: E402
-from ddpm.pretrain import load_ddpm  # noqa: E402
-from ddpm.hardware import precision_region  # noqa: E402
-from metrics.evaluate import forget_acc  # noqa: E402
-from reproduce import add_run_arguments, run_pipeline  # noqa: E402
-from report import color, label  # noqa: E402
+from ddpm.checkpoint import load_checkpoint, write_json
+from ddpm.data import to_float
+from ddpm.cli import run_cli
+from ddpm.errors import UserError
+from ddpm.pretrain import load_ddpm
+from ddpm.hardware import precision_region
+from metrics.evaluate import forget_acc
+from unlearn import METHODS
 
-DEFAULT_ROWS = ("ga", "esd", "salun", "dimum", "ga+retain", "esd+retain")   # the last two: reproduce.py --ablation
+from .pipeline import add_run_arguments, run_pipeline
+from .rows import color, label
+
+DEFAULT_ROWS = (*METHODS, "ga+retain", "esd+retain")   # every method; the last two: reproduce.py --ablation
 LOSS_DRAWS = 4           # (t, eps) draws per held-out image for L_simple
 
 

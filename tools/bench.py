@@ -13,12 +13,12 @@ machine's limit: the workload's FLOPs (torch.utils.flop_counter, counted once on
 achieved GFLOP/s and its share of the CPU's float32 peak (`cpu_peak`, from lscpu).
 
     .venv/bin/pip install -r requirements-bench.txt           # diffusers, once
-    .venv/bin/python bench.py --preset mnist5k-quick           # CPU, defaults per preset
-    .venv/bin/python bench.py --preset mnist --reps 5 --sample-reps 2 --threads 2
-    .venv/bin/python bench.py --preset mnist5k-quick --try-speedups   # + "ours" with CPU tricks
-    .venv/bin/python bench.py --preset mnist5k-quick --profile        # top ops of our training step
-    .venv/bin/python bench.py --preset mnist5k-quick --amp            # bf16 autocast on the CPU
-    python bench.py --preset cifar10 --device cuda --amp --compile --channels-last --tf32
+    .venv/bin/python -m tools.bench --preset mnist5k-quick           # CPU, defaults per preset
+    .venv/bin/python -m tools.bench --preset mnist --reps 5 --sample-reps 2 --threads 2
+    .venv/bin/python -m tools.bench --preset mnist5k-quick --try-speedups   # + "ours" with CPU tricks
+    .venv/bin/python -m tools.bench --preset mnist5k-quick --profile        # top ops of our training step
+    .venv/bin/python -m tools.bench --preset mnist5k-quick --amp            # bf16 autocast on the CPU
+    python -m tools.bench --preset cifar10 --device cuda --amp --compile --channels-last --tf32
 """
 import re
 import subprocess
@@ -187,7 +187,25 @@ def profile_train(k: Contestant, schedule, x0, c, amp, device, steps=5):
     print(prof.key_averages().table(sort_by=key, row_limit=20))
 
 
-def main(argv=None):
+def make_contestants(cfg, a, device) -> tuple[list, object]:
+    """Our UNet and diffusers' of the same size (and ours with channels_last with --try-speedups),
+    compiled with --compile; and the noise schedule."""
+    torch.manual_seed(0)
+    ours, schedule = build_model(cfg, device)
+    theirs = DiffusersEps(cfg.unet()).to(device)
+    contestants = [Contestant("ours", ours, cfg.lr, a.channels_last),
+                   Contestant("diffusers UNet2DModel", theirs, cfg.lr, a.channels_last)]
+    if a.try_speedups:
+        clone, _ = build_model(cfg, device)
+        clone.load_state_dict(ours.state_dict())
+        contestants.append(Contestant("ours channels_last", clone, cfg.lr, channels_last=True))
+    if a.compile:
+        for k in contestants:
+            k.net = torch.compile(k.model)
+    return contestants, schedule
+
+
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="mnist5k-quick", choices=["mnist5k-quick", "mnist", "cifar10"])
     p.add_argument("--device", default="cpu")
@@ -207,6 +225,11 @@ def main(argv=None):
     g.add_argument("--compile", action="store_true", help="torch.compile both models (on the CPU it needs a C++ compiler)")
     g.add_argument("--channels-last", action="store_true", help="channels_last memory format (also on CPU)")
     g.add_argument("--tf32", action="store_true", help="TF32 matmuls and convolutions (CUDA only)")
+    return p
+
+
+def main(argv=None):
+    p = parser()
     a = p.parse_args(argv)
 
     device = torch.device(a.device)
@@ -227,19 +250,8 @@ def main(argv=None):
     amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if a.amp else nullcontext
 
     cfg = make_config(a.preset)
-    torch.manual_seed(0)
-    ours, schedule = build_model(cfg, device)
-    theirs = DiffusersEps(cfg.unet()).to(device)
-    contestants = [Contestant("ours", ours, cfg.lr, a.channels_last),
-                   Contestant("diffusers UNet2DModel", theirs, cfg.lr, a.channels_last)]
-    if a.try_speedups:
-        clone, _ = build_model(cfg, device)
-        clone.load_state_dict(ours.state_dict())
-        contestants.append(Contestant("ours channels_last", clone, cfg.lr, channels_last=True))
-    if a.compile:
-        for k in contestants:
-            k.net = torch.compile(k.model)
-
+    contestants, schedule = make_contestants(cfg, a, device)
+    ours, theirs = contestants[0].model, contestants[1].model
     ucfg = cfg.unet()
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, preset {a.preset}: "
           f"{ucfg.image_size}px x{ucfg.in_channels}, ch {ucfg.ch} x {ucfg.ch_mult}, "

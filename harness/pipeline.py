@@ -1,0 +1,344 @@
+"""The pipeline: pre-train -> unlearn one class with every method -> attack -> the numbers of a table.
+
+`Pipeline(settings, device)` holds one run: `prepare()` loads the data and the shared models (the
+pre-trained DDPM, Retrain, the judges), `run_variant(v, seed)` computes one row (its unlearning, its
+evaluation, its attacks), each step a stage of the stage cache (harness/stages.py) under
+runs/<preset>[-<tag>]/. reproduce.py is its command line; harness/workers.py runs rows in worker
+processes; harness/tables.py and harness/figures.py turn the rows into results/<preset>[-<tag>]/.
+
+The pre-trained and Retrain models are trained once (seed 0, or taken from weights/ when their
+config matches) and shared by all seeds; the seeds vary unlearning, the attack and sampling.
+"""
+import functools
+import os
+import sys
+import time
+from dataclasses import asdict, replace
+
+import torch
+from tqdm.auto import tqdm
+
+from attack.dimra import DiMRAConfig, attack_set, dimra
+from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, weights_hash
+from ddpm.data import ImageData, load_splits, save_grid
+from ddpm.errors import UserError
+from ddpm.hardware import PRECISIONS, choose_precision, pick_device, precision_region
+from ddpm.pretrain import finished, load_ddpm, make_config, pretrain
+from metrics.evaluate import (PRETRAINED_PER_CLASS, NonFiniteSamples, SampleSettings, forget_acc, generate,
+                              judge_accuracy, param_distance, retain_metrics)
+from metrics.judge import check_judge_matches, default_judge_path, judge_config, load_judge, train_judge
+from metrics.knn import KNNJudge
+from unlearn import METHODS
+from unlearn.run import make_settings, settings_dict, unlearn, unlearned_checkpoint
+
+from . import stages
+from .settings import SMOKE, Settings, Variant
+from .workers import run_parallel
+
+
+def in_precision(method):
+    """A Pipeline method that computes: it runs inside the run's precision region (bf16 autocast or
+    plain float32), so the notebook, the workers and the command line all compute alike."""
+    @functools.wraps(method)
+    def wrapped(self, *args, **kwargs):
+        with precision_region(self.s.precision, self.device.type):
+            return method(self, *args, **kwargs)
+    return wrapped
+
+
+class Pipeline:
+    def __init__(self, s: Settings, device: torch.device):
+        self.cfg = make_config(s.preset, **(SMOKE["ddpm"] if s.smoke else {}))
+        # 'auto' becomes float32 or bf16 here, once: the workers receive the resolved settings. --smoke
+        # stays float32 under auto (measuring would take longer than its tiny run)
+        asked = "float32" if s.smoke and s.precision == "auto" else s.precision
+        s = replace(s, precision=choose_precision(asked, device, self.cfg.unet(), announce=s.progress))
+        self.s, self.device = s, device
+        tag = s.preset + (f"-{s.tag}" if s.tag else "-smoke" if s.smoke else "")
+        self.runs, self.results = os.path.join("runs", tag), os.path.join("results", tag)
+        self.judge_cfg = judge_config(self.cfg.dataset, image_size=self.cfg.image_size, data_root=self.cfg.data_root,
+                                      **(SMOKE["judge"] if s.smoke else {}))
+        # a run trained from scratch keeps its own judge beside its models: the judge is part of every
+        # stage's key, and a judge shared in runs/ may be retrained by another run in the meantime
+        self.judge_path = default_judge_path(self.judge_cfg, root=self.runs if s.smoke or s.from_scratch else "runs")
+        self.sample = SampleSettings.of(self.cfg)
+        self.f = s.forget_class
+        self.timing = {}
+        self.made = set()                  # stage keys of the unlearned models this invocation computed
+        self.workers = 1
+        self.worker_peak_mb = None         # measured when worker processes ran
+        # bf16 changes every number a stage computes, so it is one of each stage's inputs (float32,
+        # the default, adds nothing: the keys of float32 stages are what they always were)
+        self.precision = {"precision": "bf16"} if s.precision == "bf16" else {}
+        for folder in (self.runs, self.results):
+            check_writable(os.path.join(folder, "x"))
+
+    # ------------------------------------------------------------------ shared models
+    def _timed(self, key, fn):
+        t0 = time.time()
+        out = fn()
+        self.timing[key] = self.timing.get(key, 0.0) + time.time() - t0
+        return out
+
+    def cached(self, path: str, inputs: dict, fn):
+        """fn()'s result, reused from `path` when computed from the same inputs (harness/stages.py)."""
+        return stages.cached(path, inputs, fn, self.s.fresh, stages.environment(self.device, self.s.precision))
+
+    def shipped(self, name: str, config: dict) -> str | None:
+        """The shipped weights trained with exactly `config`, unless this run trains its own."""
+        return None if self.s.smoke or self.s.fresh or self.s.from_scratch else stages.shipped(name, config)
+
+    def base_models(self) -> tuple[str, str, list]:
+        """Paths of the pre-trained and the Retrain model, and the trainings still needed. Each model
+        is trained here (runs/<preset>/<name>.pt, resumed if a run was interrupted), or else taken
+        from the shipped weights when they match its config, or else trained."""
+        paths, jobs = [], []
+        for name, c in (("ddpm", self.cfg), (f"ddpm-retrain{self.f}", replace(self.cfg, exclude_class=self.f))):
+            path = os.path.join(self.runs, name + ".pt")
+            if self.s.fresh and os.path.exists(path):
+                os.remove(path)
+            shipped = None if os.path.exists(path) else self.shipped(f"{self.s.preset}-{name}", c.to_dict())
+            paths.append(shipped or path)
+            if not shipped and not finished(path, c, self.device):
+                jobs.append(("retrain" if c.exclude_class is not None else "pretrain", pretrain,
+                             (c, path, True, self.device, self.s.progress)))
+        return paths[0], paths[1], jobs
+
+    def judge_job(self) -> list:
+        """[] when the judge at judge_path (or the shipped one, which then becomes judge_path) was
+        trained with judge_cfg; else the training to run."""
+        saved = None
+        if os.path.exists(self.judge_path) and not self.s.fresh:
+            saved = load_checkpoint(self.judge_path, kind="judge")["config"]
+            if saved != asdict(self.judge_cfg):
+                print(f"note: {self.judge_path} was trained with other settings; training the judge again",
+                      file=sys.stderr)
+        elif not os.path.exists(self.judge_path):
+            shipped = self.shipped(os.path.splitext(os.path.basename(self.judge_path))[0], asdict(self.judge_cfg))
+            if shipped:
+                self.judge_path, saved = shipped, asdict(self.judge_cfg)
+        if saved == asdict(self.judge_cfg):
+            return []
+        return [("judge", train_judge, (self.judge_cfg, self.judge_path, self.device, self.s.progress))]
+
+    @in_precision
+    def prepare(self, workers: int = 1):
+        """The data, the pre-trained and Retrain models and the judge (trained side by side in
+        worker processes when workers > 1 and more than one is missing)."""
+        s, cfg = self.s, self.cfg
+        self.splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
+        self.data_ids = {k: v.fingerprint() for k, v in self.splits.items()}
+        self.ddpm_path, self.retrain_path, jobs = self.base_models()
+        jobs += self.judge_job()
+        if workers > 1 and len(jobs) > 1:
+            names = " + ".join(name for name, _, _ in jobs)
+            calls = [(fn, args[:-1] + (False,)) for _, fn, args in jobs]     # no bars from the workers
+            self._timed(names, lambda: run_parallel(calls, min(workers, len(jobs)), s.progress, names))
+        else:
+            for name, fn, args in jobs:
+                self._timed(name, lambda: fn(*args))
+        self.judge, jckpt = load_judge(self.judge_path, self.device)
+        check_judge_matches(jckpt, cfg.dataset, cfg.image_size, self.judge_path)
+        self.judge_acc = jckpt["test_acc"]
+        self.knn = KNNJudge(ImageData(torch.cat([self.splits["train"].images, self.splits["aux"].images]),
+                                      torch.cat([self.splits["train"].labels, self.splits["aux"].labels])))
+        self.judge_id = weights_hash(jckpt["model"])
+        model = load_ddpm(self.ddpm_path)[0]
+        self.theta0 = {k: v.clone() for k, v in model.state_dict().items()}
+        self.model_ids = {None: weights_hash(self.theta0),
+                          "retrain": weights_hash(load_ddpm(self.retrain_path)[0].state_dict())}
+        n = SMOKE["pretrained_per_class"] if s.smoke else PRETRAINED_PER_CLASS
+        self.pretrained_samples = self.cached(
+            os.path.join(self.runs, "pretrained-samples.json"),
+            {"model": self.model_ids[None], "judge": self.judge_id, "sample": asdict(self.sample), "n": n,
+             **self.precision},
+            lambda: self.sample_all_classes(n))
+
+    def sample_all_classes(self, n: int) -> dict:
+        """The pre-trained model's samples of every class: a grid, and the judge's accuracy on them."""
+        model, schedule = load_ddpm(self.ddpm_path, self.device)[:2]
+        labels = torch.arange(10).repeat_interleave(n)
+        t0 = time.time()
+        x = generate(model, schedule, labels, self.sample, seed=0)
+        seconds = time.time() - t0
+        per_class = [judge_accuracy(self.judge, x[labels == k], labels[labels == k]) for k in range(10)]
+        save_grid(x.view(10, n, *x.shape[1:])[:, :10].flatten(0, 1), os.path.join(self.results, "pretrained.png"))
+        return {"accuracy": judge_accuracy(self.judge, x, labels), "per_class": per_class,
+                "n_per_class": n, "sampling_images_per_second": len(x) / seconds}
+
+    # ------------------------------------------------------------------ one row, one seed
+    def folder(self, seed: int) -> str:
+        return os.path.join(self.runs, f"forget{self.f}", f"seed{seed}")
+
+    @staticmethod
+    def key(v: Variant) -> str:
+        """File names: variants that share a model share its files ('dimum-share1%' reuses the
+        'dimum' model and evaluation, and only adds its own attack; v.model names the row otherwise)."""
+        return v.model or (v.name if v.unlearn else (v.method or "pretrained"))
+
+    def settings(self, v: Variant, seed: int):
+        """The unlearning settings of a row (None for the pre-trained and Retrain rows)."""
+        if v.method in (None, "retrain"):
+            return None
+        s = make_settings(v.method, forget_class=self.f, seed=seed, **v.unlearn)
+        return replace(s, steps=min(s.steps, SMOKE["unlearn_steps"])) if self.s.smoke else s
+
+    def model_inputs(self, v: Variant, seed: int) -> dict:
+        """What a row's model is computed from; its fingerprint is the model's identity."""
+        us = self.settings(v, seed)
+        if us is None:
+            return {"weights": self.model_ids[v.method]}
+        return {"base": self.model_ids[None], "train": self.data_ids["train"], "unlearn": settings_dict(v.method, us),
+                **self.precision}
+
+    @in_precision
+    def unlearned_model(self, v: Variant, seed: int):
+        """(model, schedule, loss history) of a row: the pre-trained or Retrain model (EMA weights),
+        or the pre-trained model after v's unlearning with this seed (cached in <folder>/<key>.pt,
+        a checkpoint of kind 'unlearned' that `python -m attack` reads)."""
+        path = self.retrain_path if v.method == "retrain" else self.ddpm_path
+        model, schedule = load_ddpm(path, self.device)[:2]
+        us = self.settings(v, seed)
+        if us is None:
+            return model, schedule, None
+        model_path, key = os.path.join(self.folder(seed), f"{self.key(v)}.pt"), stages.fingerprint(self.model_inputs(v, seed))
+        if os.path.exists(model_path) and (not self.s.fresh or key in self.made):   # --fresh: once a run
+            try:
+                saved = load_checkpoint(model_path, kind="unlearned")
+            except UserError:
+                raise UserError(f"cached stage {model_path} is damaged: delete it, or rerun with --fresh") from None
+            if saved.get("stage_key") == key:
+                model.load_state_dict(saved["model"])
+                return model, schedule, saved["history"]
+        t0 = time.time()
+        hist = unlearn(model, schedule, self.splits["train"], v.method, us, progress=self.s.progress)
+        hist.update(seconds=time.time() - t0, config=settings_dict(v.method, us))
+        save_checkpoint(unlearned_checkpoint(model, self.cfg.to_dict(), v.method, us, hist, self.ddpm_path,
+                                             stage_key=key), model_path)
+        self.made.add(key)
+        return model, schedule, hist
+
+    @in_precision
+    def evaluate(self, v: Variant, seed: int) -> dict:
+        """forget_acc, retain_acc, cFID and ||theta - theta_0|| of a row's model; a diverged model
+        (its unlearning loss or its samples not finite) is reported as such and never scored."""
+        model, schedule, hist = self._timed("unlearn", lambda: self.unlearned_model(v, seed))
+        t0 = time.time()
+        row = {"distance": param_distance(model, self.theta0)}
+        if hist is not None:
+            row.update(unlearn_loss=hist["loss"], unlearn_steps=hist["steps_done"], unlearn_stopped=hist["stopped"],
+                       unlearn_seconds=hist.get("seconds"), unlearn_config=hist.get("config"))
+        if hist is not None and hist["stopped"] == "nonfinite":
+            row["diverged"] = f"the unlearning loss became NaN/inf after {hist['steps_done']} steps"
+        else:
+            bar = tqdm(total=3, desc=f"evaluate {v.name}", disable=not self.s.progress, leave=False)
+            try:
+                labels = torch.full((self.s.n_forget,), self.f)
+                x_f = generate(model, schedule, labels, self.sample, seed)    # what forget_acc() draws
+                row["forget_acc"] = judge_accuracy(self.judge, x_f, labels)
+                row["forget_acc_knn"] = self.knn.accuracy(x_f, labels)        # the second judge, same samples
+                bar.update()
+                row.update(retain_metrics(model, schedule, self.judge, self.f, self.splits["test"],
+                                          self.s.n_retain, self.sample, seed))
+                bar.update()
+                self.grid(model, schedule, f"{self.key(v)}-unlearned.png", seed)
+                bar.update()
+            except NonFiniteSamples as e:
+                row.pop("forget_acc", None)
+                row["diverged"] = str(e)
+            bar.close()
+        row["eval_seconds"] = time.time() - t0
+        return row
+
+    @in_precision
+    def attack(self, v: Variant, seed: int, aux: str, name: str, acfg: DiMRAConfig, start: float) -> dict:
+        """One DiMRA attack on a row's model. `start`, the row's forget_acc, is the curve's step 0:
+        the evaluation drew the same samples from the same model, so they are not drawn again."""
+        model, schedule, _ = self.unlearned_model(v, seed)
+        d_aux = attack_set(self.splits["aux"], self.f, aux, acfg.share, seed=seed)
+        t0 = time.time()
+        try:
+            res = dimra(model, schedule, d_aux, self.f, acfg, progress=self.s.progress,
+                        measure=lambda m: forget_acc(m, schedule, self.judge, self.f, self.s.n_forget,
+                                                     self.sample, seed), start=start)
+            diverged = "the attack's loss became NaN/inf" if res["diverged"] else None
+        except NonFiniteSamples as e:
+            res, diverged = {"curve": None}, f"during the attack: {e}"
+        out = {"curve": res["curve"], "distance": param_distance(model, self.theta0), "attack": acfg.to_dict(),
+               "n_aux": len(d_aux), "n_aux_forget": int((d_aux.labels == self.f).sum()),
+               "seconds": time.time() - t0}
+        if diverged:
+            out["diverged"] = diverged
+        else:
+            self.grid(model, schedule, f"{name}.png", seed)
+            save_checkpoint({"kind": "attacked", "config": self.cfg.to_dict(), "attack": acfg.to_dict(),
+                             "forget_class": self.f, "source": self.key(v), "model": model.state_dict(),
+                             "ema": None, "curve": res["curve"], "history": {"loss": res["loss"]}},
+                            os.path.join(self.folder(seed), f"{name}.pt"))
+        return out
+
+    @in_precision
+    def run_variant(self, v: Variant, seed: int) -> dict:
+        s, folder, key = self.s, self.folder(seed), self.key(v)
+        model_id = stages.fingerprint(self.model_inputs(v, seed))
+        judged = {"model": model_id, "judge": self.judge_id, "sample": asdict(self.sample), "n_forget": s.n_forget,
+                  "forget_class": self.f, "seed": seed, **self.precision}
+        row = dict(self.cached(os.path.join(folder, f"{key}.json"),
+                               {**judged, "test": self.data_ids["test"], "n_retain": s.n_retain,
+                                "second_judge": self.knn.id},
+                               lambda: self.evaluate(v, seed)))
+        row["inputs"] = {**judged, "model": self.model_inputs(v, seed)}
+        for aux in v.auxes:
+            if "diverged" in row:
+                break
+            acfg = DiMRAConfig(**{"aux": aux, "steps": s.attack_steps, "eval_every": s.eval_every, "seed": seed,
+                                  **v.attack})
+            tag = "".join(f"-{k}{val}" for k, val in sorted(v.attack.items()))
+            name = f"{key}-dimra-{aux}{tag}"
+            row[f"dimra_{aux}"] = self._timed("attack", lambda: self.cached(
+                os.path.join(folder, f"{name}.json"), {**judged, "attack": acfg.to_dict(), "aux": self.data_ids["aux"]},
+                lambda: self.attack(v, seed, aux, name, acfg, row["forget_acc"])))
+        return row
+
+    def grid(self, model, schedule, name: str, seed: int) -> None:
+        """10 samples of the forgotten class (row 1) and of four retained classes (rows 2-5)."""
+        keep = [k for k in range(10) if k != self.f][:4]
+        labels = torch.tensor([self.f] * 10 + [k for k in keep for _ in range(10)])
+        path = os.path.join(self.results, "grids", f"seed{seed}", name)
+        save_grid(generate(model, schedule, labels, self.sample, seed), path)
+
+    def info(self) -> dict:
+        """Plain data for report.py: every setting the tables and figures state."""
+        s = self.s
+        return {"preset": s.preset, "smoke": s.smoke, "forget_class": self.f, "seeds": list(s.seeds),
+                "ddpm_config": self.cfg.to_dict(), "judge_config": asdict(self.judge_cfg),
+                "judge_test_acc": self.judge_acc, "pretrained_samples": self.pretrained_samples,
+                "knn_judge": {"id": self.knn.id, "k": self.knn.k, "test_acc": self.knn.test_accuracy(self.splits["test"])},
+                "unlearn_defaults": {m: settings_dict(m, make_settings(m, forget_class=self.f)) for m in METHODS},
+                "attack": {**DiMRAConfig(steps=s.attack_steps, eval_every=s.eval_every).to_dict()},
+                "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "sampler": asdict(self.sample),
+                "environment": {**stages.environment(self.device, s.precision), "machine": f"{os.cpu_count()} CPU cores",
+                                "workers": self.workers, "worker_peak_mb": self.worker_peak_mb},
+                "results_dir": self.results, "image_size": self.cfg.image_size, "stage_seconds": self.timing}
+
+
+def add_run_arguments(p) -> None:
+    """The options that name a reproduce.py run, for the scripts that read its models and stages
+    (python -m harness.basin, .rejudge, .attack_sweep): give them as that run was given them."""
+    p.add_argument("--preset", default="mnist5k-quick")
+    p.add_argument("--tag", default="", help="the --tag of the reproduce.py run to read")
+    p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the run (its samples depend on it)")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
+    p.add_argument("--from-scratch", action="store_true", help="as the run (its models and judge)")
+    p.add_argument("--smoke", action="store_true", help="read the models of `reproduce.py --smoke`")
+    p.add_argument("--device")
+
+
+def run_pipeline(a, seeds, **settings) -> "Pipeline":
+    """The Pipeline of the run named by add_run_arguments' options (not prepared yet)."""
+    return Pipeline(Settings(preset=a.preset, seeds=tuple(seeds), forget_class=a.forget_class, tag=a.tag,
+                             precision=a.precision, from_scratch=a.from_scratch, smoke=a.smoke, **settings),
+                    pick_device(a.device))
+
+

@@ -1,0 +1,120 @@
+"""One whole run: check every row's settings, prepare the shared models, compute the rows (in worker
+processes when there are several), write the table and figures. reproduce.py is its command line;
+the research scripts (python -m harness.attack_sweep, ...) and the notebook call the parts they need.
+"""
+import os
+import shutil
+import time
+from dataclasses import replace
+
+import torch
+
+from ddpm.errors import UserError
+from unlearn import METHODS
+
+from .pipeline import Pipeline
+from .settings import ABLATION, Settings, Variant, main_variants
+from .tables import write_ablation, write_main
+from .workers import Eta, children_peak_mb, default_workers, run_parallel
+
+EVAL_STEPS = 70    # a row's evaluation costs about 70 training steps (15 s vs 0.22 s a step, docs/benchmarks.md)
+
+
+def choose_rows(methods: str | None = None, ablation: bool = False, variants: str | None = None):
+    """(rows, ablation rows) named by reproduce.py's --methods, --ablation and --variants."""
+    names = None
+    if methods:
+        names = [m.strip() for m in methods.split(",") if m.strip()]
+        unknown = [m for m in names if m not in METHODS]
+        if unknown:
+            raise UserError(f"unknown method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}")
+    if not ablation:
+        return main_variants(names), []
+    wanted = variants.split(",") if variants else None
+    chosen = [v for v in ABLATION if not wanted or v.name in wanted]
+    if wanted and len(chosen) < len(wanted):
+        raise UserError(f"unknown variant in --variants {variants}: choose from {', '.join(v.name for v in ABLATION)}")
+    return main_variants() + chosen, chosen
+
+
+def row_cost(pipe: Pipeline, v: Variant, seed: int) -> float:
+    """A row's work in training steps, for the time-left estimate: its unlearning, its evaluation
+    (its sampling costs about as much as EVAL_STEPS training steps), and its attacks."""
+    us = pipe.settings(v, seed)
+    own_model = not v.model and (v.unlearn or not v.attack)      # rows that share a model add attacks only
+    return ((us.steps if us and own_model else 0) + (EVAL_STEPS if own_model else 0)
+            + len(v.auxes) * pipe.s.attack_steps)
+
+
+def run_rows_in_worker(s: Settings, device: str, variants: list, seed: int) -> dict:
+    """One worker's share: some rows of one seed (their stages land in the stage cache). Returns
+    the stage timings for the parent's report."""
+    pipe = Pipeline(s, torch.device(device))
+    pipe.prepare()
+    for v in variants:
+        pipe.run_variant(v, seed)
+    return pipe.timing
+
+
+def compute_in_workers(pipe: Pipeline, variants: list[Variant], seeds, workers: int) -> None:
+    """Every stage of these rows and seeds, computed in `workers` processes (rows that share a model,
+    and so its files, stay in one worker; the longest first, so that no worker is left alone with a
+    long row at the end)."""
+    if pipe.s.fresh:           # the workers redo every stage of these seeds; the caller only reads them
+        for seed in seeds:
+            shutil.rmtree(pipe.folder(seed), ignore_errors=True)
+        pipe.s = replace(pipe.s, fresh=False)
+    groups = {}
+    for seed in seeds:
+        for v in variants:
+            groups.setdefault((seed, pipe.key(v)), []).append(v)
+
+    def work(group):           # unlearning steps, then attacks
+        (seed, _), vs = group
+        us = pipe.settings(vs[0], seed)
+        return (us.steps if us else 0) + sum(len(v.auxes) for v in vs)
+
+    quiet = replace(pipe.s, progress=False)
+    ordered = sorted(groups.items(), key=work, reverse=True)
+    calls = [(run_rows_in_worker, (quiet, str(pipe.device), vs, seed)) for (seed, _), vs in ordered]
+    done = run_parallel(calls, workers, pipe.s.progress, f"rows ({workers} workers)",
+                        work=[sum(row_cost(pipe, v, seed) for v in vs) for (seed, _), vs in ordered])
+    pipe.worker_peak_mb = children_peak_mb()
+    for timing in done:
+        for k, seconds in timing.items():
+            pipe.timing[k] = pipe.timing.get(k, 0.0) + seconds
+
+
+def run_rows(pipe: Pipeline, variants: list[Variant], seeds, workers: int = 1) -> dict:
+    """rows[name][seed] for every row and seed. With workers > 1, worker processes compute the
+    stages first, and the loop below reads them back from the stage cache."""
+    if workers > 1:
+        compute_in_workers(pipe, variants, seeds, workers)
+    rows = {v.name: {} for v in variants}
+    eta = Eta(sum(row_cost(pipe, v, seed) for v in variants for seed in seeds), "rows")
+    for seed in seeds:                 # seed by seed: a stopped run leaves whole seeds behind
+        for v in variants:
+            rows[v.name][seed] = pipe.run_variant(v, seed)
+            if workers == 1 and pipe.s.progress:
+                eta.update(row_cost(pipe, v, seed))
+    return rows
+
+
+def run(s: Settings, device: torch.device, variants: list[Variant], ablation: list[Variant] | None = None,
+        workers: int | None = None, argv_text: str = "") -> str:
+    """The whole run; returns the path of the table it wrote (ablation.md with `ablation` rows, which
+    run on the first seed only; table.md otherwise)."""
+    t0 = time.time()
+    pipe = Pipeline(s, device)
+    seeds = s.seeds[:1] if ablation else s.seeds
+    for v in variants:                 # every row's settings are checked before any work
+        for seed in seeds:
+            pipe.settings(v, seed)
+    workers = pipe.workers = workers or default_workers(pipe.device, s.smoke)
+    pipe.prepare(workers)
+    rows = run_rows(pipe, variants, seeds, workers)
+    if ablation:
+        write_ablation(pipe.info(), rows, [(v.name, v.factor) for v in ablation], time.time() - t0, argv_text)
+        return os.path.join(pipe.results, "ablation.md")
+    write_main(pipe.info(), rows, [v.name for v in variants], time.time() - t0, argv_text)
+    return os.path.join(pipe.results, "table.md")

@@ -1,0 +1,103 @@
+"""What a run is made of: its settings (one dataclass, the flags of reproduce.py), its rows (Variant:
+a model and the attacks on it) and the tiny sizes of --smoke.
+
+The headline rows are the two references (the pre-trained model, Retrain) and every method
+registered in unlearn/__init__.py; ABLATION lists the rows that vary one factor each.
+"""
+from dataclasses import dataclass, field
+
+from attack.dimra import DiMRAConfig
+from ddpm.data import check_class
+from ddpm.errors import require
+from metrics.evaluate import N_FORGET, N_RETAIN_PER_CLASS
+from unlearn import METHODS
+
+# --smoke: tiny sizes everywhere, to check that every stage runs (the one place these live).
+SMOKE = {"ddpm": dict(steps=30, batch_size=16, sample_every=10 ** 9, ckpt_every=10, ch=16, ch_mult=(1, 2),
+                      groups=8, num_res_blocks=1, ddim_steps=5),
+         "judge": dict(epochs=1, width=8, feature_dim=16),
+         "unlearn_steps": 5, "n_forget": 10, "n_retain": 4, "attack_steps": 4, "eval_every": 2,
+         "pretrained_per_class": 10}
+EVAL_STEPS = 70    # a row's evaluation costs about 70 training steps (15 s vs 0.22 s a step, docs/benchmarks.md)
+WEIGHTS = "weights"              # shipped weights: <preset>-ddpm, <preset>-ddpm-retrain<f>, judge-<data>-<px>
+
+
+
+@dataclass
+class Variant:
+    """One row: a model (pretrained, retrain, or an unlearning method with settings) and its attacks."""
+    name: str
+    method: str | None                      # None: the pre-trained model; 'retrain'; or an unlearning method
+    unlearn: dict = field(default_factory=dict)
+    attack: dict = field(default_factory=dict)
+    auxes: tuple = ("retain", "mixed")
+    factor: str = ""                        # what an ablation row varies
+    model: str = ""                         # the row whose model this row attacks (its files are shared)
+
+
+def main_variants(methods=None) -> list[Variant]:
+    """The headline rows: the references, then every registered method (or the chosen ones)."""
+    names = list(METHODS) if methods is None else list(methods)
+    return [Variant("pretrained", None, auxes=()), Variant("retrain", "retrain")] + [Variant(m, m) for m in names]
+
+
+ABLATION = [   # in the order they are worth running; `--variants a,b` runs a subset
+    # the retain term during unlearning (alpha = 0 -> 1); GA+retain as in NegGrad+, with the budget it needs
+    Variant("ga+retain", "ga", dict(alpha=1.0, steps=300, lr=1e-4), auxes=("retain",),
+            factor="retain term (alpha=1), 300 steps at lr 1e-4"),
+    Variant("esd+retain", "esd", dict(alpha=1.0), auxes=("retain",), factor="retain term (alpha=1)"),
+    # the share of the forgotten class in the mixed set (0% is the 'retain' attack, 10% the default)
+    *[Variant(f"{m}-share1%", m, attack=dict(share=0.01), auxes=("mixed",), factor="mixed share 1%")
+      for m in ("retrain", "esd", "dimum")],
+    # the attacker: a 10x larger learning rate (retain-only for the methods added later)
+    *[Variant(f"{m}-atk1e-3", m, attack=dict(lr=1e-3), factor="attack lr 1e-3") for m in ("retrain", "dimum")],
+    *[Variant(f"{m}-atk1e-3", m, attack=dict(lr=1e-3), auxes=("retain",), factor="attack lr 1e-3")
+      for m in ("ga", "esd", "salun")],
+    Variant("ga+retain-atk1e-3", "ga", dict(alpha=1.0, steps=300, lr=1e-4), attack=dict(lr=1e-3), auxes=("retain",),
+            factor="attack lr 1e-3", model="ga+retain"),
+    Variant("esd+retain-atk1e-3", "esd", dict(alpha=1.0), attack=dict(lr=1e-3), auxes=("retain",),
+            factor="attack lr 1e-3", model="esd+retain"),
+    # freezing the class embedding (the analogue of Stable Diffusion's frozen text encoder)
+    Variant("esd-frozenemb", "esd", dict(freeze_class_emb=True), auxes=("retain",),
+            factor="class embedding frozen"),
+    # the unlearning budget
+    Variant("ga-100", "ga", dict(steps=100), factor="budget: 100 steps (default 130)"),
+    Variant("dimum-1000", "dimum", dict(steps=1000, plateau=False), factor="budget: 1000 steps, no plateau stop"),
+    # DiMUM's alternative set
+    Variant("dimum-blank", "dimum", dict(alt="pattern:blank"), factor="D_alt: blank image"),
+    Variant("dimum-fixed32", "dimum", dict(alt="fixed:1:32"), factor="D_alt: 32 fixed images of digit 1"),
+]
+
+
+@dataclass
+class Settings:
+    preset: str = "mnist5k-quick"
+    seeds: tuple = (0, 1, 2)
+    forget_class: int = 0
+    attack_steps: int | None = None    # None: DiMRAConfig's default (SMOKE's with --smoke)
+    eval_every: int | None = None      # None: DiMRAConfig's default (SMOKE's with --smoke)
+    n_forget: int | None = None        # None: metrics.evaluate.N_FORGET (SMOKE's with --smoke)
+    n_retain: int | None = None        # None: metrics.evaluate.N_RETAIN_PER_CLASS (SMOKE's with --smoke)
+    smoke: bool = False
+    fresh: bool = False                # redo every stage, pre-training included
+    from_scratch: bool = False         # train the pre-trained, Retrain and judge models instead of using weights/
+    tag: str = ""                      # runs/<preset>-<tag>/ and results/<preset>-<tag>/ (--smoke: 'smoke')
+    precision: str = "auto"            # float32, bf16 (autocast), or auto: measured (ddpm/hardware.py)
+    progress: bool = True              # tqdm bars
+
+    def __post_init__(self):
+        """Fill what was not given from the one home of each default, then refuse bad values."""
+        pick = lambda given, smoke_key, default: given if given is not None else (  # noqa: E731
+            SMOKE[smoke_key] if self.smoke else default)
+        self.attack_steps = pick(self.attack_steps, "attack_steps", DiMRAConfig.steps)
+        self.eval_every = pick(self.eval_every, "eval_every", DiMRAConfig.eval_every)
+        self.n_forget = pick(self.n_forget, "n_forget", N_FORGET)
+        self.n_retain = pick(self.n_retain, "n_retain", N_RETAIN_PER_CLASS)
+        check_class(self.forget_class)
+        self.from_scratch = self.from_scratch or self.fresh       # --fresh trains everything again
+        require((not self.tag or self.tag.replace("-", "").replace("_", "").isalnum(),
+                 f"--tag {self.tag!r}: use letters, digits, - and _ only"),
+                (bool(self.seeds) and min(self.seeds) >= 0,
+                 f"--seeds {' '.join(map(str, self.seeds))}: give one or more seeds >= 0"),
+                *[(getattr(self, n) >= 1, f"--{n.replace('_', '-')} {getattr(self, n)} must be at least 1")
+                  for n in ("attack_steps", "eval_every", "n_forget", "n_retain")])
