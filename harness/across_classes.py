@@ -16,11 +16,12 @@ import sys
 
 
 from metrics.knn import DISAGREE
+
+from .decisions import decisions, verdict_cell
 from .rows import at_step, attacked, fmt, label, middle_step
-from .tables import row_verdict
 
 
-def row_cells(rows: dict, name: str, mid: int, steps: int) -> list[str]:
+def row_cells(rows: dict, name: str, mid: int, steps: int, n: int) -> list[str]:
     """The cells of one method of one class (— where it diverged or was not attacked)."""
     ok = [r for r in rows[name].values() if "diverged" not in r]
     if not ok:
@@ -29,12 +30,12 @@ def row_cells(rows: dict, name: str, mid: int, steps: int) -> list[str]:
     knn = [r["forget_acc_knn"] for r in ok if "forget_acc_knn" in r]
     flag = " ⚑" if knn and abs(statistics.mean(knn) - statistics.mean(cnn)) > DISAGREE else ""
     out = [fmt(cnn) + (f" ({fmt(knn)}{flag})" if knn else "")]
-    for aux in ("retain", "mixed"):
-        curves = [a["curve"] for a in attacked(ok, aux)]
+    for attack in ("dimra_retain", "dimra_mixed"):
+        curves = [a["curve"] for a in attacked(ok, attack)]
         if not curves:
             out.append("—")
             continue
-        judged = row_verdict(rows, name, aux)
+        judged = verdict_cell(decisions(rows, name, attack, n, steps))
         out.append(f"{fmt([at_step(c, mid) for c in curves])} / {fmt([at_step(c, steps) for c in curves])}"
                    + (f" ({judged})" if judged else ""))
     out.append(fmt([r["retain_acc"] for r in ok]))
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
             if name == "pretrained":
                 continue
             cells = [f"{st['forget_class']}" + (f" ({seeds} seeds)" if seeds > 1 else ""), label(name)]
-            print("| " + " | ".join(cells + row_cells(run["rows"], name, mid, steps)) + " |")
+            print("| " + " | ".join(cells + row_cells(run["rows"], name, mid, steps, st["n_forget"])) + " |")
     if len(intervals) > 1:
         print("\nThe recovery curves were measured at different intervals: "
               + "; ".join(f"class {run['settings']['forget_class']} every {run['settings']['attack'].get('eval_every')} "

@@ -9,11 +9,14 @@ This script attacks each row (Retrain, the main table's methods, and ESD / GA wi
 of reproduce.py's ablation) at several learning rates and for longer, measuring forget_acc every
 --eval-every steps, and writes for every (row, lr):
 
-    area   the area under the recovery curve (mean forget_acc over its points; report.auc)
-    verdict  against Retrain under the same attack (report.verdict: resists / partly / reversed)
+    recovery   the mean forget_acc over the curve's points after step 0 (metrics/verdict.py)
+    verdict    against Retrain under the same attack, with the effect and its 95 % interval
+               (metrics/verdict.py: resists / reversed / undecided)
     breaks at  the first measured step where forget_acc reaches BREAK (— : not within the budget)
 
-and, per learning rate, the rows ordered from the first to break (largest area) to the last.
+and, per learning rate, the rows ordered from the first to break (largest recovery) to the last.
+`python -m harness.attack_sweep --rewrite results/.../sweep/X.json` writes X.md again from its JSON
+with the current rule.
 It runs inside reproduce.py's Pipeline, so every model and attack is a cached stage of
 runs/<preset>[-tag]/ (a rerun only computes what is missing) and --workers works as there; use
 the --tag (and --bf16) of the reproduce.py run whose models it should attack.
@@ -21,6 +24,7 @@ the --tag (and --bf16) of the reproduce.py run whose models it should attack.
 Writes results/<preset>[-tag]/sweep/<aux>-<steps>steps-seeds<...>.{md,json,png}.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -32,6 +36,7 @@ import torch
 from ddpm.checkpoint import write_json
 from ddpm.cli import run_cli
 from ddpm.errors import UserError
+from metrics.verdict import decide, from_rates, recovery
 from .workers import default_workers
 from unlearn import METHODS
 
@@ -39,7 +44,7 @@ from .pipeline import Pipeline, add_run_arguments, run_pipeline
 from .run import run_rows
 from .settings import ABLATION, SMOKE, Variant, main_variants
 from .rows import attacked, color, fmt, label, mean_sd
-from .tables import auc, verdict
+from .decisions import rule_text
 
 DEFAULT_ROWS = ",".join(["retrain", *METHODS, "esd+retain"])   # every method; ga+retain: add it by name (a collapsed model)
 BREAK = 0.5              # 'broken': half of the forget-class samples are judged to be the forgotten class
@@ -62,21 +67,30 @@ def breaks_at(curve: dict):
 
 
 def summarise(rows: dict, names: list, lrs: list, aux: str) -> dict:
-    """{lr: {row: {aucs, verdict, breaks, forget_acc}}} from the per-seed rows of Pipeline.run_rows."""
+    """{lr: {row: {recoveries, breaks, forget_acc, curves}}} from the per-seed rows of run_rows."""
     out = {}
     for lr in lrs:
-        ref = [auc(a["curve"]) for a in attacked(list(rows[f"retrain@{lr:g}"].values()), aux)] \
-            if f"retrain@{lr:g}" in rows else []
         out[lr] = {}
         for name in names:
             per_seed = list(rows[f"{name}@{lr:g}"].values())
-            runs = attacked(per_seed, aux)
-            cell = {"aucs": [auc(a["curve"]) for a in runs], "breaks": [breaks_at(a["curve"]) for a in runs],
-                    "forget_acc": [r.get("forget_acc") for r in per_seed], "n_seeds": len(per_seed),
-                    "n_attacked": len(runs), "curves": [a["curve"] for a in runs]}
-            cell["verdict"] = verdict(cell["aucs"], ref) if ref and name != "retrain" and runs else ""
-            out[lr][name] = cell
+            runs = attacked(per_seed, f"dimra_{aux}")
+            out[lr][name] = {"breaks": [breaks_at(a["curve"]) for a in runs], "n_seeds": len(per_seed),
+                             "forget_acc": [r.get("forget_acc") for r in per_seed], "n_attacked": len(runs),
+                             "curves": [a["curve"] for a in runs]}
     return out
+
+
+def judged(cell: dict, ref: dict | None, n: int) -> tuple:
+    """(recoveries a seed, Verdict against Retrain's cell or None): seeds pair by their position."""
+    if not cell["curves"]:
+        return [], None
+    horizon = cell["curves"][0]["step"][-1]
+    mine = {i: from_rates(c, n) for i, c in enumerate(cell["curves"])}
+    recs = [recovery(c, horizon) for c in mine.values()]
+    if ref is None or not ref["curves"] or cell is ref:
+        return recs, None
+    theirs = {i: from_rates(c, n) for i, c in enumerate(ref["curves"])}
+    return recs, decide(mine, theirs if set(mine) <= set(theirs) else theirs[0], horizon)
 
 
 def breaks_text(breaks: list) -> str:
@@ -87,31 +101,33 @@ def breaks_text(breaks: list) -> str:
     return shown[0] if len(set(shown)) == 1 else ", ".join(shown)
 
 
-def table(summary: dict, names: list, aux: str, steps: int) -> list:
+def table(summary: dict, names: list, aux: str, steps: int, n: int) -> list:
     lrs = list(summary)
     lines = ["| row | forget_acc after unlearning | " + " | ".join(
-                 f"lr {lr:g}: area / verdict / breaks at" for lr in lrs) + " |",
+                 f"lr {lr:g}: recovery / verdict (effect vs Retrain [95 % interval]) / breaks at" for lr in lrs) + " |",
              "| --- | --- | " + " | ".join("---" for _ in lrs) + " |"]
+    order = {}
     for name in names:
         first = summary[lrs[0]][name]
         cells = [label(name), fmt(first["forget_acc"])]
         for lr in lrs:
             c = summary[lr][name]
-            if not c["aucs"]:
+            recs, v = judged(c, summary[lr].get("retrain"), n)
+            if not recs:
                 cells.append("diverged" if c["n_seeds"] else "—")
                 continue
-            cells.append(f"{fmt(c['aucs'])} / {c['verdict'] or 'reference'} / {breaks_text(c['breaks'])}")
+            order.setdefault(lr, []).append((name, mean_sd(recs)[0]))
+            cells.append(f"{fmt(recs)} / {v if v else 'reference'} / {breaks_text(c['breaks'])}")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Order, first to break (largest area first; Retrain left out):", ""]
+    lines += ["", "Order, first to break (largest recovery first; Retrain left out):", ""]
     for lr in lrs:
-        ranked = sorted((n for n in names if n != "retrain" and summary[lr][n]["aucs"]),
-                        key=lambda n: -mean_sd(summary[lr][n]["aucs"])[0])
-        lines.append(f"- lr {lr:g}: " + " > ".join(f"{label(n)} ({mean_sd(summary[lr][n]['aucs'])[0]:.2f})" for n in ranked))
-    lines += ["", f"area: mean forget_acc over the recovery curve's points (step 0 included, {steps} steps); mean ± sd "
-              f"over seeds where there are several. verdict: against Retrain under the same attack (report.verdict: "
-              f"resists if the area is at most Retrain's + 0.05; reversed if above it by more than 0.05 and twice the "
-              f"combined seed spread; else partly). breaks at: first measured step with forget_acc >= {BREAK} (per seed "
-              f"when the seeds differ; — never within {steps} steps).", ""]
+        ranked = sorted((x for x in order.get(lr, []) if x[0] != "retrain"), key=lambda x: -x[1])
+        lines.append(f"- lr {lr:g}: " + " > ".join(f"{label(name)} ({r:.2f})" for name, r in ranked))
+    seeds = max((len(summary[lr][name]["curves"]) for lr in lrs for name in names), default=1)
+    lines += ["", f"recovery: mean forget_acc over the curve's points after step 0, up to step {steps}; mean ± sd "
+              f"over seeds where there are several. breaks at: first measured step with forget_acc >= {BREAK} (per "
+              f"seed when the seeds differ; — never within {steps} steps).", "",
+              rule_text(n, steps, seeds), ""]
     return lines
 
 
@@ -152,15 +168,32 @@ def write_sweep(pipe, a, summary: dict, names: list, seconds: float, argv_text: 
              f"Wall clock: {seconds / 60:.1f} min for this invocation (cached stages reused). Environment: "
              f"torch {env['torch']}, {pipe.workers} worker(s), {env['precision']}, {env['machine']}. "
              f"forget_acc: {s.n_forget} guided samples every {a.eval_every} attack steps.", ""]
-    lines += table(summary, names, a.aux, a.steps)
+    lines += table(summary, names, a.aux, a.steps, s.n_forget)
     os.makedirs(os.path.dirname(stem), exist_ok=True)
     with open(stem + ".md", "w") as fh:
         fh.write("\n".join(lines))
-    write_json({"settings": vars(a), "seconds": seconds, "environment": env,
+    write_json({"settings": {**vars(a), "n_forget": s.n_forget}, "seconds": seconds, "environment": env,
                 "summary": {f"{lr:g}": cells for lr, cells in summary.items()}}, stem + ".json")
     plot(summary, names, stem + ".png", a.aux, pipe.f)
     print("\n".join(lines))
     print(f"done in {seconds:.0f} s: {stem}.md")
+
+
+def rewrite(path: str) -> str:
+    """Write <path>.md again from its .json with the current rule (the header lines are kept)."""
+    with open(path) as f:
+        data = json.load(f)
+    summary = {float(lr): cells for lr, cells in data["summary"].items()}
+    md = os.path.splitext(path)[0] + ".md"
+    with open(md) as f:
+        head = f.read().split("\n| row |")[0].rstrip("\n").replace("scripts/attack_sweep.py", "-m harness.attack_sweep")
+    head = head.replace("python -m harness", "python -m harness").split("\n")
+    settings = data["settings"]
+    lines = head + [""] + table(summary, list(next(iter(summary.values()))), settings["aux"], settings["steps"],
+                                settings.get("n_forget", 100))     # 100: metrics.evaluate.N_FORGET, what they used
+    with open(md, "w") as f:
+        f.write("\n".join(lines))
+    return md
 
 
 def main(argv=None) -> int:
@@ -174,7 +207,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="attack steps (default 1000; SMOKE's with --smoke)")
     p.add_argument("--eval-every", type=int, help="attack steps between forget_acc measurements (default 100)")
     p.add_argument("--workers", type=int, help="as reproduce.py --workers (default: one per CPU core)")
+    p.add_argument("--rewrite", nargs="+", help="write these sweep JSON files' tables again with the current rule")
     a = p.parse_args(argv)
+    if a.rewrite:
+        for path in a.rewrite:
+            print(f"wrote {rewrite(path)}")
+        return 0
 
     def body():
         known = base_rows()

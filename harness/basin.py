@@ -99,7 +99,7 @@ def main(argv=None) -> int:
                 return {"forget_acc": forget_acc(model, schedule, pipe.judge, pipe.f, a.n, pipe.sample, a.seed),
                         "loss": forget_loss(model, schedule, x_f, pipe.f)}
 
-            retrain = load_ddpm(pipe.retrain_path, pipe.device)[0].state_dict()
+            retrain = load_ddpm(pipe.retrain_paths[a.seed], pipe.device)[0].state_dict()
             out = {"settings": vars(a), "retrain": measure(retrain), "lines": {}}
             lam = torch.linspace(0, 1.25, a.points).tolist()
             mu = torch.linspace(0, 1, a.points).tolist()

@@ -11,16 +11,15 @@ import sys
 
 
 from .rows import at_step, fmt, label
-from .tables import auc, verdict
+from .decisions import decisions, verdict_cell
 
 
-def cells(rows: dict, name: str, steps: int) -> list[str]:
+def cells(rows: dict, name: str, steps: int, n: int) -> list[str]:
     rs = [r for r in rows[name].values() if "diverged" not in r]
     out = [fmt([r[k] for r in rs]) for k in ("forget_acc", "retain_acc", "cfid")]
-    for aux in ("retain", "mixed"):
-        curves = [r[f"dimra_{aux}"]["curve"] for r in rs]
-        ref = [auc(r[f"dimra_{aux}"]["curve"]) for r in rows["retrain"].values()]
-        judged = "" if name == "retrain" else f" ({verdict([auc(c) for c in curves], ref)})"
+    for attack in ("dimra_retain", "dimra_mixed"):
+        curves = [r[attack]["curve"] for r in rs]
+        judged = "" if name == "retrain" else f" ({verdict_cell(decisions(rows, name, attack, n, steps))})"
         out.append(fmt([at_step(c, steps) for c in curves]) + judged)
     return out
 
@@ -36,7 +35,8 @@ def main(argv=None) -> int:
     metrics = ["forget_acc", "retain_acc", "cFID", f"DiMRA-retain @{steps} (verdict)", f"DiMRA-mixed @{steps} (verdict)"]
     print(f"| row | metric | {a.a} | {a.b} |\n| --- | --- | --- | --- |")
     for name in [n for n in runs[0]["rows"] if n != "pretrained" and n in runs[1]["rows"]]:
-        for metric, x, y in zip(metrics, cells(runs[0]["rows"], name, steps), cells(runs[1]["rows"], name, steps)):
+        for metric, x, y in zip(metrics, cells(runs[0]["rows"], name, steps, st["n_forget"]),
+                                   cells(runs[1]["rows"], name, steps, st["n_forget"])):
             print(f"| {label(name)} | {metric} | {x} | {y} |")
     return 0
 

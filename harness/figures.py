@@ -6,7 +6,7 @@ import os
 import matplotlib.pyplot as plt   # picks the Agg backend by itself on a machine without a display
 import torch
 
-from .rows import REFERENCES, attacked, color, label
+from .rows import REFERENCES, attack_label, attacked, color, label
 
 def _save(fig, path):
     """Write the figure to `path` and close it; with path None return it (a notebook shows it)."""
@@ -44,14 +44,18 @@ def plot_forget_samples(grid_folder, names, path, f, image_size, seed):
     plt.close(fig)
 
 
-def plot_recovery(rows, names, path, f):
-    """forget_acc along each attack, mean ± sd over the seeds, one panel per threat model
-    (written to `path`, or returned when path is None)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+def plot_recovery(rows, names, path, f, attacks=None):
+    """forget_acc (CNN judge) along each attack, mean ± sd over the seeds, one panel per attack
+    (written to `path`, or returned when path is None). `attacks`: the row keys to draw (default:
+    every attack the rows hold)."""
+    attacks = attacks or sorted({k for n in names for r in rows[n].values() for k, v in r.items()
+                                 if isinstance(v, dict) and "curve" in v}, key=lambda k: (not k.startswith("dimra"), k))
+    fig, axes = plt.subplots(1, max(len(attacks), 1), figsize=(5.5 * max(len(attacks), 1), 4), sharey=True,
+                             squeeze=False)
     n_seeds = 1
-    for ax, aux in zip(axes, ("retain", "mixed")):
+    for ax, attack in zip(axes[0], attacks):
         for name in names:
-            runs = attacked(list(rows[name].values()), aux)
+            runs = attacked(list(rows[name].values()), attack)
             if not runs:
                 continue
             n_seeds = max(n_seeds, len(runs))
@@ -61,13 +65,12 @@ def plot_recovery(rows, names, path, f):
             ls = "--" if name in REFERENCES else "-"
             ax.plot(steps, m, ls, marker="o", ms=3, color=color(name), label=label(name))
             ax.fill_between(steps, m - sd, m + sd, color=color(name), alpha=0.15)
-        ax.set_title(f"DiMRA-{aux}: " + ("no image of class %d in D_aux" % f if aux == "retain"
-                                          else "D_aux includes class %d" % f))
+        ax.set_title(attack_label(attack))
         ax.set_xlabel("attack step")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"forget_acc (judge accuracy on class-{f} samples)")
-    axes[1].legend(loc="lower right", fontsize=8)
-    fig.suptitle(f"Recovery of the forgotten class under DiMRA (mean ± sd over {n_seeds} seed(s))")
+    axes[0][0].set_ylabel(f"forget_acc (judge accuracy on class-{f} samples)")
+    axes[0][-1].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"Recovery of the forgotten class {f} under each attack (mean ± sd over {n_seeds} seed(s))")
     return _save(fig, path)
 
 

@@ -24,8 +24,8 @@ from ddpm.data import ImageData, load_splits, save_grid
 from ddpm.errors import UserError
 from ddpm.hardware import PRECISIONS, choose_precision, pick_device, precision_region
 from ddpm.pretrain import finished, load_ddpm, make_config, pretrain
-from metrics.evaluate import (PRETRAINED_PER_CLASS, NonFiniteSamples, SampleSettings, forget_acc, generate,
-                              judge_accuracy, param_distance, retain_metrics)
+from metrics.evaluate import (PRETRAINED_PER_CLASS, NonFiniteSamples, SampleSettings, generate, judge_accuracy,
+                              param_distance, retain_metrics)
 from metrics.judge import check_judge_matches, default_judge_path, judge_config, load_judge, train_judge
 from metrics.knn import KNNJudge
 from unlearn import METHODS
@@ -88,21 +88,28 @@ class Pipeline:
         """The shipped weights trained with exactly `config`, unless this run trains its own."""
         return None if self.s.smoke or self.s.fresh or self.s.from_scratch else stages.shipped(name, config)
 
-    def base_models(self) -> tuple[str, str, list]:
-        """Paths of the pre-trained and the Retrain model, and the trainings still needed. Each model
-        is trained here (runs/<preset>/<name>.pt, resumed if a run was interrupted), or else taken
-        from the shipped weights when they match its config, or else trained."""
-        paths, jobs = [], []
-        for name, c in (("ddpm", self.cfg), (f"ddpm-retrain{self.f}", replace(self.cfg, exclude_class=self.f))):
+    def base_models(self) -> tuple[str, dict, list]:
+        """The pre-trained model's path, {seed: Retrain's path}, and the trainings still needed.
+
+        The pre-trained model is one (seed 0), shared by every seed. Retrain is trained once a seed with
+        that seed (seed 0's file is ddpm-retrain<f>.pt, the shipped one; seed s's ddpm-retrain<f>-seed<s>.pt),
+        so the reference every verdict is measured against carries its own training variance. Each
+        model is trained here (runs/<preset>/<name>.pt, resumed if a run was interrupted), or taken
+        from the shipped weights when they match its config."""
+        models = [("ddpm", "pretrain", None, self.cfg)] + [
+            (f"ddpm-retrain{self.f}" + (f"-seed{seed}" if seed else ""), "retrain" + (f" seed {seed}" if seed else ""),
+             seed, replace(self.cfg, exclude_class=self.f, seed=seed)) for seed in self.s.seeds]
+        paths, jobs = {}, []
+        for name, job, seed, c in models:
             path = os.path.join(self.runs, name + ".pt")
             if self.s.fresh and os.path.exists(path):
                 os.remove(path)
             shipped = None if os.path.exists(path) else self.shipped(f"{self.s.preset}-{name}", c.to_dict())
-            paths.append(shipped or path)
+            paths[seed] = shipped or path
             if not shipped and not finished(path, c, self.device):
-                jobs.append(("retrain" if c.exclude_class is not None else "pretrain", pretrain,
-                             (c, path, True, self.device, self.s.progress)))
-        return paths[0], paths[1], jobs
+                jobs.append((job, pretrain, (c, path, True, self.device, self.s.progress)))
+        ddpm_path = paths.pop(None)
+        return ddpm_path, paths, jobs
 
     def judge_job(self) -> list:
         """[] when the judge at judge_path (or the shipped one, which then becomes judge_path) was
@@ -128,7 +135,7 @@ class Pipeline:
         s, cfg = self.s, self.cfg
         self.splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
         self.data_ids = {k: v.fingerprint() for k, v in self.splits.items()}
-        self.ddpm_path, self.retrain_path, jobs = self.base_models()
+        self.ddpm_path, self.retrain_paths, jobs = self.base_models()
         jobs += self.judge_job()
         if workers > 1 and len(jobs) > 1:
             names = " + ".join(name for name, _, _ in jobs)
@@ -146,7 +153,8 @@ class Pipeline:
         model = load_ddpm(self.ddpm_path)[0]
         self.theta0 = {k: v.clone() for k, v in model.state_dict().items()}
         self.model_ids = {None: weights_hash(self.theta0),
-                          "retrain": weights_hash(load_ddpm(self.retrain_path)[0].state_dict())}
+                          "retrain": {seed: weights_hash(load_ddpm(path)[0].state_dict())
+                                      for seed, path in self.retrain_paths.items()}}
         n = SMOKE["pretrained_per_class"] if s.smoke else PRETRAINED_PER_CLASS
         self.pretrained_samples = self.cached(
             os.path.join(self.runs, "pretrained-samples.json"),
@@ -187,7 +195,8 @@ class Pipeline:
         """What a row's model is computed from; its fingerprint is the model's identity."""
         us = self.settings(v, seed)
         if us is None:
-            return {"weights": self.model_ids[v.method]}
+            ids = self.model_ids[v.method]
+            return {"weights": ids[seed] if v.method == "retrain" else ids}
         return {"base": self.model_ids[None], "train": self.data_ids["train"], "unlearn": settings_dict(v.method, us),
                 **self.precision}
 
@@ -196,7 +205,7 @@ class Pipeline:
         """(model, schedule, loss history) of a row: the pre-trained or Retrain model (EMA weights),
         or the pre-trained model after v's unlearning with this seed (cached in <folder>/<key>.pt,
         a checkpoint of kind 'unlearned' that `python -m attack` reads)."""
-        path = self.retrain_path if v.method == "retrain" else self.ddpm_path
+        path = self.retrain_paths[seed] if v.method == "retrain" else self.ddpm_path
         model, schedule = load_ddpm(path, self.device)[:2]
         us = self.settings(v, seed)
         if us is None:
@@ -251,16 +260,23 @@ class Pipeline:
         return row
 
     @in_precision
-    def attack(self, v: Variant, seed: int, aux: str, name: str, acfg: DiMRAConfig, start: float) -> dict:
-        """One DiMRA attack on a row's model. `start`, the row's forget_acc, is the curve's step 0:
-        the evaluation drew the same samples from the same model, so they are not drawn again."""
+    def attack(self, v: Variant, seed: int, aux: str, name: str, acfg: DiMRAConfig, start: float,
+               start_knn: float) -> dict:
+        """One DiMRA attack on a row's model, its curve counted by both judges. `start` and `start_knn`,
+        the row's forget_acc by each judge, are the curve's step 0: the evaluation drew the same samples
+        from the same model, so they are not drawn again."""
         model, schedule, _ = self.unlearned_model(v, seed)
         d_aux = attack_set(self.splits["aux"], self.f, aux, acfg.share, seed=seed)
         t0 = time.time()
+        knn = [start_knn]              # the second judge reads the very samples the CNN judge counts
+        def measure(m) -> float:
+            labels = torch.full((self.s.n_forget,), self.f)
+            x = generate(m, schedule, labels, self.sample, seed)          # what forget_acc() draws
+            knn.append(self.knn.accuracy(x, labels))
+            return judge_accuracy(self.judge, x, labels)
         try:
-            res = dimra(model, schedule, d_aux, self.f, acfg, progress=self.s.progress,
-                        measure=lambda m: forget_acc(m, schedule, self.judge, self.f, self.s.n_forget,
-                                                     self.sample, seed), start=start)
+            res = dimra(model, schedule, d_aux, self.f, acfg, progress=self.s.progress, measure=measure, start=start)
+            res["curve"]["forget_acc_knn"] = knn
             diverged = "the attack's loss became NaN/inf" if res["diverged"] else None
         except NonFiniteSamples as e:
             res, diverged = {"curve": None}, f"during the attack: {e}"
@@ -296,8 +312,9 @@ class Pipeline:
             tag = "".join(f"-{k}{val}" for k, val in sorted(v.attack.items()))
             name = f"{key}-dimra-{aux}{tag}"
             row[f"dimra_{aux}"] = self._timed("attack", lambda: self.cached(
-                os.path.join(folder, f"{name}.json"), {**judged, "attack": acfg.to_dict(), "aux": self.data_ids["aux"]},
-                lambda: self.attack(v, seed, aux, name, acfg, row["forget_acc"])))
+                os.path.join(folder, f"{name}.json"), {**judged, "attack": acfg.to_dict(), "aux": self.data_ids["aux"],
+                                                       "second_judge": self.knn.id},
+                lambda: self.attack(v, seed, aux, name, acfg, row["forget_acc"], row["forget_acc_knn"])))
         return row
 
     def grid(self, model, schedule, name: str, seed: int) -> None:
@@ -308,9 +325,10 @@ class Pipeline:
         save_grid(generate(model, schedule, labels, self.sample, seed), path)
 
     def info(self) -> dict:
-        """Plain data for report.py: every setting the tables and figures state."""
+        """Plain data for harness/tables.py: every setting the tables and figures state."""
         s = self.s
         return {"preset": s.preset, "smoke": s.smoke, "forget_class": self.f, "seeds": list(s.seeds),
+                "retrain_per_seed": True,
                 "ddpm_config": self.cfg.to_dict(), "judge_config": asdict(self.judge_cfg),
                 "judge_test_acc": self.judge_acc, "pretrained_samples": self.pretrained_samples,
                 "knn_judge": {"id": self.knn.id, "k": self.knn.k, "test_acc": self.knn.test_accuracy(self.splits["test"])},

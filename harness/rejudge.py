@@ -68,10 +68,10 @@ def main(argv=None) -> int:
                 for stage, suffix in STAGES:
                     path = os.path.join(pipe.folder(a.seed), name + suffix + ".pt")
                     if name == "retrain" and stage == "unlearned":
-                        path = pipe.retrain_path
+                        path = pipe.retrain_paths[a.seed]
                     if not os.path.exists(path):
                         continue
-                    if path == pipe.retrain_path:       # a pre-training checkpoint or shipped weights (EMA)
+                    if path == pipe.retrain_paths[a.seed]:       # a pre-training checkpoint or shipped weights (EMA)
                         model.load_state_dict(load_ddpm(path)[0].state_dict())
                     else:
                         model.load_state_dict(load_checkpoint(path)["model"])

@@ -55,6 +55,14 @@ def middle_step(attack: dict) -> int:
     return mid - mid % every or min(every, steps)
 
 
-def attacked(rs: list, aux: str) -> list:
-    """The attack results under `aux` of the seeds whose model and attack did not diverge."""
-    return [r[f"dimra_{aux}"] for r in rs if f"dimra_{aux}" in r and "diverged" not in r[f"dimra_{aux}"]]
+def attacked(rs: list, attack: str) -> list:
+    """The results of `attack` (a key of the rows: 'dimra_retain', ...) of the seeds whose model and
+    attack did not diverge."""
+    return [r[attack] for r in rs if attack in r and "diverged" not in r[attack]]
+
+
+def attack_label(attack: str) -> str:
+    """An attack's name in tables and figures: its registered LABEL ('DiMRA-retain'), or the key."""
+    from attack import ATTACKS                       # here: the rows of older runs need no registry
+    module = ATTACKS.get(attack)
+    return getattr(module, "LABEL", attack.replace("dimra_", "DiMRA-"))

@@ -12,6 +12,12 @@ from ddpm.schedule import NoiseSchedule
 from ddpm.unet import UNet, UNetConfig
 
 
+def error_lines(err: str) -> list[str]:
+    """stderr without the status lines every run prints first (which device, which precision): what
+    a test of a one-line error message counts."""
+    return [line for line in err.strip().splitlines() if not line.startswith(("device:", "precision:"))]
+
+
 def tiny_unet(image_size=8, in_channels=1, seed=0):
     torch.manual_seed(seed)
     return UNet(UNetConfig(image_size=image_size, in_channels=in_channels, ch=8, ch_mult=(1, 2),

@@ -1,22 +1,21 @@
-"""The mechanics of scripts/assignment.py: `make` removes exactly the chosen bodies, `grade` gives
-the reference full marks and a TODO copy 0 (with the student's tests replaced), and a wrong
-implementation loses points. The whole-repository proof is `python scripts/assignment.py self-check`."""
+"""The mechanics of the course's tools: a TODO replaces exactly a body, a student's function goes
+into a clean file, the submission's files are found however they are laid out, the wrong
+implementations still apply to the reference, failures read as one line, and the command line
+answers mistakes in one line. The whole-assignment proof is `python -m course.assignment self-check`;
+its fast part is tests/test_course_grading.py."""
 import ast
-import importlib.util
 import inspect
 import os
+import re
 
 import pytest
 import torch
 
+from course import assignment, feedback, grading, parts, stub, student_copy, wrong
 from ddpm import diffusion
 from ddpm.schedule import NoiseSchedule
 from tests.conftest import ROOT, tiny_unet
 from unlearn import ga, salun
-
-_spec = importlib.util.spec_from_file_location("assignment", os.path.join(ROOT, "scripts", "assignment.py"))
-assignment = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(assignment)
 
 
 def read(path):
@@ -29,7 +28,7 @@ def load_stubbed(path, names):
     return its namespace, without writing any file."""
     package = os.path.dirname(path).replace("/", ".")
     namespace = {"__name__": f"{package}._student_copy", "__package__": package}
-    exec(compile(assignment.stub_source(read(path), names), path, "exec"), namespace)
+    exec(compile(stub.stub_source(read(path), names), path, "exec"), namespace)
     return namespace
 
 
@@ -39,19 +38,10 @@ def without(tree, name):
     return ast.dump(tree)
 
 
-def small_repo_files():
-    """The Python files and pytest.ini: all a grading run needs (no notebook, results or weights)."""
-    try:
-        files = assignment.repo_files()
-    except assignment.AssignmentError:
-        pytest.skip("make copies the files git lists: needs a git checkout")
-    return [f for f in files if f.endswith(".py") or f == "pytest.ini"]
-
-
-def test_make_replaces_only_the_body_and_keeps_the_docstring():
-    original, stubbed = read("unlearn/ga.py"), assignment.stub_source(read("unlearn/ga.py"), ["ga_loss"])
+def test_stub_replaces_only_the_body_and_keeps_the_docstring():
+    original, stubbed = read("unlearn/ga.py"), stub.stub_source(read("unlearn/ga.py"), ["ga_loss"])
     assert without(ast.parse(original), "ga_loss") == without(ast.parse(stubbed), "ga_loss")
-    func = next(n for n in ast.parse(stubbed).body if getattr(n, "name", None) == "ga_loss")
+    func = stub.top_level_functions(stubbed)["ga_loss"]
     assert ast.get_docstring(func) == inspect.cleandoc(ga.ga_loss.__doc__)
     assert [type(s) for s in func.body] == [ast.Expr, ast.Raise]
     assert "# TODO(student)" in stubbed and ga.ga_loss.__code__.co_firstlineno == func.lineno   # def line kept in place
@@ -64,7 +54,7 @@ def test_make_replaces_only_the_body_and_keeps_the_docstring():
     assert namespace["Settings"](forget_class=0).steps == ga.Settings(forget_class=0).steps
 
 
-def test_make_ddim_part_leaves_the_ddpm_step_working():
+def test_stub_of_the_ddim_part_leaves_the_ddpm_step_working():
     namespace = load_stubbed("ddpm/diffusion.py", ["ddim_step"])
     s, g = NoiseSchedule(50), torch.Generator().manual_seed(0)
     x_t, eps, z = (torch.randn(2, 1, 4, 4, generator=g) for _ in range(3))
@@ -74,56 +64,84 @@ def test_make_ddim_part_leaves_the_ddpm_step_working():
     assert namespace["ddim_step"].__doc__ == diffusion.ddim_step.__doc__
 
 
-def test_make_salun_part_keeps_both_docstrings_and_handles_a_function_without_one():
+def test_stub_keeps_both_salun_docstrings_and_handles_a_function_without_one():
     namespace = load_stubbed("unlearn/salun.py", ["salun_loss", "saliency_mask"])
-    stubbed = ast.parse(assignment.stub_source(read("unlearn/salun.py"), ["salun_loss", "saliency_mask"]))
-    funcs = {n.name: n for n in stubbed.body if isinstance(n, ast.FunctionDef)}
+    funcs = stub.top_level_functions(stub.stub_source(read("unlearn/salun.py"), ["salun_loss", "saliency_mask"]))
     assert [type(s) for s in funcs["salun_loss"].body] == [ast.Expr, ast.Raise]    # docstring, then the TODO
     assert ast.get_docstring(funcs["saliency_mask"]) == inspect.cleandoc(salun.saliency_mask.__doc__)
-    bare = ast.parse(assignment.stub_source("def f(x):\n    y = x + 1\n    return y\n", ["f"]))
+    bare = ast.parse(stub.stub_source("def f(x):\n    # add one\n    y = x + 1\n    return y\n", ["f"]))
     assert [type(s) for s in bare.body[0].body] == [ast.Raise]                     # no docstring to keep
     with pytest.raises(NotImplementedError, match="TODO: saliency_mask"):
         namespace["saliency_mask"](tiny_unet(), NoiseSchedule(50), iter([]), 0.5)
-    others = namespace["random_other_class"](torch.full((50,), 3), 10)         # untouched, still works
-    assert not (others == 3).any()
+    assert not (namespace["random_other_class"](torch.full((50,), 3), 10) == 3).any()   # untouched, still works
+    with pytest.raises(stub.StubError, match="no top-level function 'nope'"):
+        stub.stub_source(read("unlearn/ga.py"), ["nope"])
 
 
-def test_make_copies_the_files_and_refuses_a_non_empty_folder(tmp_path):
-    out = tmp_path / "student"
-    assert assignment.make_copy(str(out), ["ga"], files=small_repo_files()) == ["unlearn/ga.py:ga_loss"]
-    assert (out / "unlearn" / "esd.py").read_text() == read("unlearn/esd.py")
-    assert (out / "unlearn" / "ga.py").read_text() != read("unlearn/ga.py")
-    assert not any(f.split("/")[0] in (".git", ".venv", "runs", "data") for f in assignment.repo_files())
-    with pytest.raises(assignment.AssignmentError, match="not empty"):
-        assignment.make_copy(str(out), ["ga"], files=small_repo_files())
+def test_replace_function_puts_the_students_def_into_a_clean_file():
+    clean = stub.stub_source(read("unlearn/ga.py"), ["ga_loss"])
+    students = "import os\n\n\ndef ga_loss(model, schedule, x_f, c_f, x_r, c_r, alpha: float):\n    return 42\n\n\nos.system('x')\n"
+    spliced = stub.replace_function(clean, "ga_loss", stub.function_source(students, "ga_loss"))
+    assert "return 42" in spliced and "os.system" not in spliced and "TODO(student)" not in spliced
+    assert without(ast.parse(spliced), "ga_loss") == without(ast.parse(read("unlearn/ga.py")), "ga_loss")
+    assert stub.function_source(students, "dimra") is None
 
 
-def test_grade_ga_reference_full_marks_todo_zero_wrong_less(tmp_path):
-    files = small_repo_files()
-    reference, todo = str(tmp_path / "reference"), str(tmp_path / "todo")
-    assignment.make_copy(reference, [], files=files)
-    [row] = assignment.grade(reference, ["ga"])
-    assert row["total"] > 0 and row["passed"] == row["total"] and row["points"] == 10
-
-    assignment.make_copy(todo, ["ga"], files=files)
-    with open(os.path.join(todo, "tests", "test_unlearn.py"), "w") as f:      # a student "fixes" the tests
-        f.write("def test_ga_value():\n    pass\n")
-    [row] = assignment.grade(todo, ["ga"])
-    assert row["passed"] == 0 and row["points"] == 0
-
-    assignment.inject_wrong(reference, "ga")
-    [row] = assignment.grade(reference, ["ga"])
-    assert row["points"] < 10
+def test_grading_finds_the_students_file_in_any_layout(tmp_path):
+    source = "def ga_loss(model, schedule, x_f, c_f, x_r, c_r, alpha):\n    return 1\n"
+    for layout in ("unlearn/ga.py", "my-copy/unlearn/ga.py", "ga.py"):
+        folder = tmp_path / layout.replace("/", "_")
+        (folder / layout).parent.mkdir(parents=True)
+        (folder / layout).write_text(source)
+        assert grading.student_function(str(folder), "unlearn/ga.py", "ga_loss") == (source, None), layout
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "ga.py").write_text("def ga_loss(:\n")
+    _, problem = grading.student_function(str(tmp_path / "broken"), "unlearn/ga.py", "ga_loss")
+    assert problem == "your unlearn/ga.py is not valid Python (line 1: invalid syntax): fix it and submit it again"
+    _, problem = grading.student_function(str(tmp_path / "broken"), "unlearn/esd.py", "esd_loss")
+    assert problem == "no unlearn/esd.py with a function esd_loss in the submission: submit your unlearn/esd.py"
 
 
-def test_every_part_has_tests_and_a_wrong_version_inside_its_functions():
-    assert set(assignment.PARTS) == set(assignment.TESTS) == set(assignment.WRONG)
-    for part, (path, old, _, _) in assignment.WRONG.items():
-        text = read(path)
-        assert text.count(old) == 1, part
-        funcs = {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
-        bodies = [ast.get_source_segment(text, funcs[name]) for p, name in assignment.PARTS[part] if p == path]
-        assert any(old in body for body in bodies), f"{part}: the wrong text is outside the part's functions"
+def test_every_part_has_three_wrong_implementations_that_apply_inside_its_functions():
+    for part in parts.PARTS:
+        assert len([w for w in wrong.WRONG if w.part == part]) >= 3, part
+    guide = read("course/README.md")
+    for w in wrong.WRONG:
+        text = read(w.path)
+        wrong.inject(text, w)                              # raises if an old text does not occur exactly once
+        funcs = stub.top_level_functions(text)
+        bodies = [ast.get_source_segment(text, funcs[name]) for _, name in parts.PARTS[w.part]]
+        for old, _ in w.edits:
+            assert any(old in body for body in bodies), f"{w.what}: the edit is outside the part's functions"
+        assert w.what.replace("`", "") in guide.replace("`", ""), f"course/README.md does not list: {w.what}"
+
+
+def test_every_part_has_public_and_hidden_tests_with_names_of_their_own():
+    names = {}
+    for part in parts.PARTS:
+        for kind in parts.KINDS:
+            found = re.findall(r"^def (test_\w+)", read(parts.test_file(part, kind)), re.M)
+            assert found, f"{parts.test_file(part, kind)} has no test"
+            names[part, kind] = set(found)
+    for part in parts.PARTS:
+        assert not names[part, "public"] & names[part, "hidden"], part   # the copy's search for hidden tests needs this
+
+
+def test_feedback_is_one_line():
+    def info(error):
+        try:
+            raise error
+        except BaseException as e:
+            return pytest.ExceptionInfo.from_exception(e)
+    assert feedback.one_line(info(NotImplementedError("TODO: ga_loss"))) == "not implemented yet: ga_loss"
+    try:
+        pytest.fail("the target must not carry a gradient", pytrace=False)
+    except pytest.fail.Exception as e:
+        assert feedback.one_line(pytest.ExceptionInfo.from_exception(e)) == "the target must not carry a gradient"
+    line = feedback.one_line(info(RuntimeError("The size of tensor a (4) must match\nthe size of tensor b (8)")))
+    assert line.startswith("RuntimeError: The size of tensor a (4) must match (") and "\n" not in line
+    assert feedback.describe(SyntaxError("invalid syntax", ("unlearn/ga.py", 31, 4, "x"))) == \
+        "SyntaxError: invalid syntax (unlearn/ga.py, line 31)"
 
 
 def test_command_line_errors_are_one_line(tmp_path, capsys):
@@ -132,5 +150,8 @@ def test_command_line_errors_are_one_line(tmp_path, capsys):
     assert assignment.main(["make", str(tmp_path / "full")]) == 2
     assert assignment.main(["grade", str(tmp_path / "missing")]) == 2
     assert assignment.main(["grade", str(tmp_path / "full"), "--parts", "ga,nope"]) == 2
+    assert assignment.main(["autograder", str(tmp_path / "a.zip"), "--hidden-visibility", "soon"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
+    assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)
+    with pytest.raises(student_copy.CopyError, match="not a git checkout"):
+        student_copy.repo_files(str(tmp_path))

@@ -8,7 +8,7 @@ import torch
 import train
 from attack.__main__ import main as attack_main
 from ddpm.checkpoint import save_checkpoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, error_lines
 from unlearn.__main__ import main as unlearn_main
 
 
@@ -38,7 +38,7 @@ def test_train_errors(argv, expect, capsys, tmp_path):
     if torch.cuda.is_available() and "cuda:0" in argv:
         pytest.skip("a GPU is present")
     code, err = run(train.main, argv + ["--out", str(tmp_path / "x.pt")], capsys)
-    assert code == 2 and expect in err and len(err.splitlines()) == 1
+    assert code == 2 and expect in err and len(error_lines(err)) == 1
     assert not (tmp_path / "x.pt").exists() and not list(tmp_path.glob("*.tmp"))
 
 
@@ -47,7 +47,7 @@ def test_an_impossible_output_path_is_refused_before_training(what, capsys, tmp_
     (tmp_path / "file").write_text("a file, not a folder")
     code, err = run(train.main, [what, "--out", str(tmp_path / "file" / "x.pt"), "--steps" if what == "ddpm"
                                  else "--epochs", "1"], capsys)
-    assert code == 2 and "cannot write" in err and len(err.splitlines()) == 1
+    assert code == 2 and "cannot write" in err and len(error_lines(err)) == 1
 
 
 def test_train_refuses_to_overwrite(capsys, tmp_path):
@@ -83,7 +83,7 @@ def test_unlearn_errors(capsys, tmp_path):
 def test_unlearn_refuses_bad_settings_before_loading_anything(flags, expect, capsys, tmp_path):
     code, err = run(unlearn_main, ["--method", "ga", "--forget-class", "0", "--ckpt", str(tmp_path / "none.pt"),
                                    *flags], capsys)
-    assert code == 2 and expect in err and len(err.splitlines()) == 1
+    assert code == 2 and expect in err and len(error_lines(err)) == 1
 
 
 @pytest.mark.parametrize("flags,expect", [([], "not found"), (["--eval-every", "0"], "--eval-every 0"),
@@ -91,7 +91,7 @@ def test_unlearn_refuses_bad_settings_before_loading_anything(flags, expect, cap
                                           (["--aux", "all"], "--aux 'all'")])
 def test_attack_errors(flags, expect, capsys, tmp_path):
     code, err = run(attack_main, ["--ckpt", str(tmp_path / "none.pt"), *flags], capsys)
-    assert code == 2 and expect in err and len(err.splitlines()) == 1
+    assert code == 2 and expect in err and len(error_lines(err)) == 1
 
 
 def test_cli_end_to_end_and_mismatched_judge(capsys, tmp_path):
@@ -118,4 +118,4 @@ def test_cli_end_to_end_and_mismatched_judge(capsys, tmp_path):
 def test_no_traceback_from_the_command_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "unlearn", "--method", "ga", "--forget-class", "0",
                         "--ckpt", str(tmp_path / "none.pt")], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(error_lines(r.stderr)) == 1

@@ -1,8 +1,8 @@
-"""The exercises' checks accept the right answers and reject wrong ones (exercises.py)."""
+"""The exercises' checks accept the right answers and reject wrong ones (course/exercises.py)."""
 import pytest
 
 from ddpm.diffusion import noised, simple_loss
-from exercises import EXERCISES, check_exercise
+from course.exercises import EXERCISES, check_exercise
 from unlearn.salun import random_other_class
 import torch.nn.functional as F
 
@@ -37,6 +37,13 @@ def rl_loss_without_retain(model, schedule, x_f, c_f, x_r, c_r, alpha):
 def test_reading_exercises(n, right, wrong, capsys):
     assert check_exercise(n, right) and not check_exercise(n, wrong)
     assert f"Exercise {n}: right" in capsys.readouterr().out
+
+
+def test_an_answer_cell_left_empty_is_not_yet_right(capsys):
+    """The notebook's answer cells hand in `...` until the student fills them in."""
+    assert not check_exercise(1, ...) and not check_exercise(2, "...")
+    assert not check_exercise(3, {"verdict": "...", "forget_acc_at_300": ...})
+    assert capsys.readouterr().out.count("not yet") == 3
 
 
 def test_the_implementation_exercise_checks_the_formula():

@@ -17,7 +17,7 @@ from ddpm.schedule import NoiseSchedule, cosine_betas
 from metrics.evaluate import (NonFiniteSamples, SampleSettings, check_finite, forget_acc, retain_labels,
                               retain_metrics)
 from metrics.fid import fid_from_features
-from harness.tables import row_verdict, verdict
+from harness.decisions import decisions, verdict_cell
 from tests.conftest import tiny_unet
 from unlearn.dimum import alternative_set, parse_alt
 from unlearn.esd import esd_loss
@@ -330,31 +330,36 @@ def test_metrics_sample_with_the_seed_they_are_given(monkeypatch):
     assert seeds == [0, 7, 0, 9]
 
 
-# ----------------------------------------------------------------------------- harness/tables.py
-def test_verdict_exactly_on_the_reversed_threshold_is_partly():
-    """reversed needs mean > mean_retrain + max(margin, 2 sqrt(sd^2 + sd_r^2)), strictly. Numbers exact in
-    binary: sd_retrain = stdev(0, 0.25, 0.5) = 0.25, so the threshold is 0.25 + 0.5 = 0.75. Rejects `>=`."""
-    assert verdict([0.75, 0.75], [0.0, 0.25, 0.5]) == "partly"
-    assert verdict([0.8125, 0.8125], [0.0, 0.25, 0.5]) == "reversed"
-
-
+# ----------------------------------------------------------------------------- harness/decisions.py
 def _attack(accs, **extra):
-    return {"curve": {"step": list(range(len(accs))), "forget_acc": accs}, "attack": {"steps": 2}, **extra}
+    return {"curve": {"step": [0, 50, 100], "forget_acc": accs, "forget_acc_knn": accs},
+            "attack": {"steps": 100}, **extra}
 
 
-def test_row_verdict_compares_a_row_with_retrain_under_the_same_attack():
-    """row_verdict = verdict(AUCs of the row's seeds, AUCs of Retrain's seeds) under one attack; Retrain's own
-    cell is empty; diverged attacks and seeds without that attack are left out."""
-    rows = {"retrain": {0: {"dimra_retain": _attack([0.0, 0.0])}, 1: {"dimra_retain": _attack([0.0, 0.0])}},
-            "ga": {0: {"dimra_retain": _attack([0.5, 1.0])}, 1: {"dimra_retain": _attack([0.5, 1.0])},
-                   2: {"dimra_retain": _attack([0.0, 0.0], diverged=True)}, 3: {}},
-            "esd": {0: {"dimra_retain": _attack([0.0, 0.0625])}},
-            "salun": {0: {"dimra_mixed": _attack([1.0, 1.0])}}}
-    assert row_verdict(rows, "retrain", "retain") == ""
-    assert row_verdict(rows, "ga", "retain") == "reversed"     # AUC 0.75 against 0; the diverged seed is left out
-    assert row_verdict(rows, "esd", "retain") == "resists"     # AUC 0.03125 <= 0 + 0.05
-    assert row_verdict(rows, "salun", "retain") == ""          # never attacked with 'retain'
-    assert row_verdict(rows, "salun", "mixed") == ""           # Retrain was not attacked with 'mixed'
+def test_a_row_is_decided_against_retrain_under_the_same_attack():
+    """decisions(rows, row, attack) compares the row with Retrain's rows under that attack, by both
+    judges; Retrain's own cell, a row never attacked that way, and a Retrain never attacked are empty;
+    diverged attacks and seeds without that attack are left out."""
+    zero = [0.0, 0.0, 0.0]
+    rows = {"retrain": {0: {"dimra_retain": _attack(zero)}, 1: {"dimra_retain": _attack(zero)}},
+            "ga": {0: {"dimra_retain": _attack([0.0, 0.9, 1.0])}, 1: {"dimra_retain": _attack([0.0, 0.8, 1.0])},
+                   2: {"dimra_retain": _attack(zero, diverged="x")}, 3: {}},
+            "esd": {0: {"dimra_retain": _attack(zero)}},
+            "salun": {0: {"dimra_mixed": _attack([1.0, 1.0, 1.0])}}}
+    assert decisions(rows, "retrain", "dimra_retain", 100, 100) == {}
+    ga = decisions(rows, "ga", "dimra_retain", 100, 100)
+    assert set(ga) == {"CNN", "kNN"} and ga["CNN"].verdict == "reversed" and ga["CNN"].seeds == 2
+    assert decisions(rows, "esd", "dimra_retain", 100, 100)["CNN"].verdict == "resists"
+    assert decisions(rows, "salun", "dimra_retain", 100, 100) == {}
+    assert decisions(rows, "salun", "dimra_mixed", 100, 100) == {}
+
+
+def test_a_cell_never_gives_one_word_when_the_judges_disagree():
+    rows = {"retrain": {0: {"a": _attack([0.0, 0.0, 0.0])}},
+            "x": {0: {"a": {**_attack([0.0, 0.0, 0.0]), "curve": {"step": [0, 50, 100], "forget_acc": [0.0] * 3,
+                                                                   "forget_acc_knn": [0.0, 0.9, 0.9]}}}}}
+    cell = verdict_cell(decisions(rows, "x", "a", 100, 100))
+    assert cell.startswith("⚑ judges disagree (CNN resists, kNN reversed)") and "[" in cell
 
 
 def test_dimum_alternative_batches_follow_the_runs_seed(monkeypatch):

@@ -21,6 +21,7 @@ from ddpm.diffusion import noised
 from tests.test_data import write_tiny_cifar10, write_tiny_mnist
 from unlearn import METHODS
 from unlearn.base import Plan, UnlearnSettings
+from tests.conftest import error_lines
 
 
 # ----------------------------------------------------------------------------- a method in one file
@@ -160,7 +161,7 @@ def test_a_damaged_cached_stage_names_its_file(damaged, removed, in_copy, capsys
         (folder / removed).unlink()
     assert reproduce.main(SMOKE) == 2
     err = capsys.readouterr().err
-    assert f"{damaged} is damaged" in err and "--fresh" in err and len(err.strip().splitlines()) == 1
+    assert f"{damaged} is damaged" in err and "--fresh" in err and len(error_lines(err)) == 1
 
 
 def without_timings(o):
@@ -282,7 +283,7 @@ def test_bad_arguments_are_one_line_before_any_work(argv, expect, tmp_path, monk
     work = count_work(monkeypatch)
     assert reproduce.main(["--smoke", *argv]) == 2
     err = capsys.readouterr().err.strip()
-    assert expect in err and len(err.splitlines()) == 1
+    assert expect in err and len(error_lines(err)) == 1
     assert all(c.calls == 0 for c in work.values())
 
 

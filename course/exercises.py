@@ -1,6 +1,6 @@
 """The notebook's exercises, each with a definite answer and a check a student can run.
 
-    from exercises import EXERCISES, check_exercise
+    from course.exercises import EXERCISES, check_exercise
     check_exercise(1, 1.0)           # prints whether the answer is right, returns True / False
 
 Each exercise says where to start in experiments.ipynb, what to hand in, the expected outcome (with
@@ -44,6 +44,8 @@ def _verdict_and_level(verdict: str, target: float, tol: float):
     def check(answer):
         if not isinstance(answer, dict) or {"verdict", "forget_acc_at_300"} - set(answer):
             return False, "hand in {'verdict': ..., 'forget_acc_at_300': ...}"
+        if not isinstance(answer["forget_acc_at_300"], (int, float)):
+            return False, f"forget_acc_at_300 must be a number in [0, 1], got {answer['forget_acc_at_300']!r}"
         ok = answer["verdict"] == verdict and abs(answer["forget_acc_at_300"] - target) <= tol
         return ok, (f"expected verdict {verdict!r} and forget_acc {target:.2f} ± {tol:.2f} at step 300, "
                     f"got {answer['verdict']!r} and {answer['forget_acc_at_300']:.2f}")
@@ -62,7 +64,7 @@ def random_label_reference(model, schedule, x_f, c_f, x_r, c_r, alpha, c_other, 
 
 
 def _random_label_method(answer):
-    """answer = {'loss': the student's loss function, 'prediction': 'resists' | 'reversed' | 'partly',
+    """answer = {'loss': the student's loss function, 'prediction': 'resists' | 'reversed' | 'undecided',
     'measured': the verdict their row got under DiMRA-retain}."""
     from ddpm.schedule import NoiseSchedule
     from ddpm.unet import UNet, UNetConfig
@@ -114,7 +116,7 @@ EXERCISES = {
     4: Exercise(
         question="Implement random labelling (RL) as a fifth method through the registry: under label c' != f "
                  "(uniformly random), learn the noise of images of f, plus alpha times the retain term "
-                 "(see exercises.random_label_reference). Before running it, predict its verdict under "
+                 "(see course.exercises.random_label_reference). Before running it, predict its verdict under "
                  "DiMRA-retain with alpha = 0, then run it and compare.",
         start="README 'Add your own method' and the cell 'Exercise 4'",
         hand_in="{'loss': your loss function (model, schedule, x_f, c_f, x_r, c_r, alpha), 'prediction': ..., "

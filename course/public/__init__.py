@@ -1,0 +1,1 @@
+"""The public tests: handed to the students with the parts they implement (course/parts.py)."""
