@@ -40,20 +40,30 @@ HELP = {
     "fresh": "redo every stage instead of reusing it, pre-training included (implies --from-scratch)",
     "from_scratch": f"train the pre-trained DDPM, Retrain and the judge instead of using {WEIGHTS}/",
     "tag": "write to runs/<preset>-<tag>/ and results/<preset>-<tag>/ (make demo: --tag demo)",
+    "attacks": "comma-separated attacks of attack/ ATTACKS (default: the headline ones, DiMRA-retain and "
+               "DiMRA-mixed); e.g. --attacks inversion,datafree",
+    "uncond": "also measure the unconditional branch: the share of N null-label, unguided samples read as f",
     "precision": "float32, bf16 autocast (the judges stay float32), or auto (default): timed once per "
                  "machine on the CPU, bf16 kept only if clearly faster; bf16 on a CUDA GPU that has it; "
                  "float32 on MPS",
 }
 
 
+def names(text: str) -> tuple:
+    """argparse type for comma-separated names (--attacks inversion,datafree)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_flags(p, Settings, skip=("progress",), help=HELP, seeds={"nargs": "+", "type": int},
-              precision={"choices": PRECISIONS})
+              precision={"choices": PRECISIONS}, attacks={"type": names})
     p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
     p.add_argument("--methods", help=f"comma-separated methods for the main table (default: all of {', '.join(METHODS)})")
     p.add_argument("--ablation", action="store_true", help="run the ablation rows (first seed only)")
     p.add_argument("--variants", help="comma-separated ablation rows to run (default: all)")
+    p.add_argument("--positive-control", action="store_true", help="attack the pre-trained model too (an attack "
+                                                                   "that cannot bring the class back out of it measures nothing)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice). The same "
                                                "seed gives the same numbers only with the same thread count")
     p.add_argument("--workers", type=int, help="processes for independent stages, each with threads / workers "
@@ -69,7 +79,7 @@ def main(argv=None) -> int:
         if a.threads:
             torch.set_num_threads(a.threads)
         s = Settings(**{**given(a, Settings), "seeds": tuple(a.seeds or Settings.seeds)})
-        variants, ablation = choose_rows(a.methods, a.ablation, a.variants)
+        variants, ablation = choose_rows(a.methods, a.ablation, a.variants, a.positive_control)
         t0 = time.time()
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
         table = run(s, pick_device(a.device, announce=True), variants, ablation, a.workers, argv_text)

@@ -109,3 +109,17 @@ def dimra(model, schedule, d_aux: ImageData, forget_class: int, cfg: DiMRAConfig
                progress=progress)
     model.eval()
     return {"curve": curve, "loss": hist["loss"], "diverged": hist["stopped"] == "nonfinite"}
+
+
+def run_threat(mode: str, model, schedule, data, cfg: DiMRAConfig, measure=None, progress: bool = True,
+               start: float | None = None) -> dict:
+    """The registry's face of DiMRA under one threat model (attack/dimra_retain.py, dimra_mixed.py):
+    D_aux = attack_set(data.aux, f, mode, cfg.share, seed=data.seed), then dimra(...) on it, unchanged.
+    `data` is an attack.base.AttackData; the result is dimra's plus how many real images D_aux holds."""
+    if data.aux is None:
+        raise UserError(f"DiMRA-{mode} fine-tunes on the attacker's held-out images: pass AttackData(aux=...)")
+    if cfg.aux != mode:
+        raise UserError(f"the settings say aux={cfg.aux!r}, this entry is DiMRA-{mode}: use its own Config")
+    d_aux = attack_set(data.aux, data.forget_class, mode, cfg.share, seed=data.seed)
+    res = dimra(model, schedule, d_aux, data.forget_class, cfg, measure=measure, progress=progress, start=start)
+    return {**res, "n_real": len(d_aux), "n_real_forget": int((d_aux.labels == data.forget_class).sum())}

@@ -57,7 +57,7 @@ def base_rows() -> dict:
 
 def sweep_variant(base: Variant, lr: float, aux: str, attack: dict) -> Variant:
     """`base`'s model (its files are shared with reproduce.py's row) under one attack setting."""
-    return Variant(f"{base.name}@{lr:g}", base.method, base.unlearn, attack={**attack, "lr": lr}, auxes=(aux,),
+    return Variant(f"{base.name}@{lr:g}", base.method, base.unlearn, attack={**attack, "lr": lr}, attacks=(f"dimra_{aux}",),
                    model=Pipeline.key(base))
 
 

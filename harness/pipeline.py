@@ -18,7 +18,10 @@ from dataclasses import asdict, replace
 import torch
 from tqdm.auto import tqdm
 
-from attack.dimra import DiMRAConfig, attack_set, dimra
+from attack import ATTACKS
+from attack.base import AttackData, as_attacked, attacked_checkpoint
+from attack.run import config_dict, run_attack
+from attack.run import make_config as make_attack_config
 from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, weights_hash
 from ddpm.data import ImageData, load_splits, save_grid
 from ddpm.errors import UserError
@@ -28,6 +31,7 @@ from metrics.evaluate import (PRETRAINED_PER_CLASS, NonFiniteSamples, SampleSett
                               param_distance, retain_metrics)
 from metrics.judge import check_judge_matches, default_judge_path, judge_config, load_judge, train_judge
 from metrics.knn import KNNJudge
+from metrics.unconditional import null_samples
 from unlearn import METHODS
 from unlearn.run import make_settings, settings_dict, unlearn, unlearned_checkpoint
 
@@ -251,6 +255,11 @@ class Pipeline:
                                           self.s.n_retain, self.sample, seed))
                 bar.update()
                 self.grid(model, schedule, f"{self.key(v)}-unlearned.png", seed)
+                if self.s.uncond:          # the unconditional branch: null-label, unguided samples read as f
+                    x0 = null_samples(model, schedule, self.s.uncond, self.sample, seed)
+                    f_labels = torch.full((self.s.uncond,), self.f)
+                    row.update(uncond_share=judge_accuracy(self.judge, x0, f_labels),
+                               uncond_share_knn=self.knn.accuracy(x0, f_labels))
                 bar.update()
             except NonFiniteSamples as e:
                 row.pop("forget_acc", None)
@@ -260,38 +269,41 @@ class Pipeline:
         return row
 
     @in_precision
-    def attack(self, v: Variant, seed: int, aux: str, name: str, acfg: DiMRAConfig, start: float,
-               start_knn: float) -> dict:
-        """One DiMRA attack on a row's model, its curve counted by both judges. `start` and `start_knn`,
-        the row's forget_acc by each judge, are the curve's step 0: the evaluation drew the same samples
-        from the same model, so they are not drawn again."""
+    def attack(self, v: Variant, seed: int, attack: str, name: str, cfg, start: float, start_knn: float) -> dict:
+        """One attack (attack/ ATTACKS[attack]) on a row's model, its curve counted by both judges on the
+        same samples. `start` and `start_knn`, the row's forget_acc by each judge, are step 0 for the
+        attacks that start from the model as given: the evaluation drew those very samples."""
         model, schedule, _ = self.unlearned_model(v, seed)
-        d_aux = attack_set(self.splits["aux"], self.f, aux, acfg.share, seed=seed)
+        data = AttackData(self.splits["aux"], self.f, seed, self.cfg)
         t0 = time.time()
-        knn = [start_knn]              # the second judge reads the very samples the CNN judge counts
+        knn = []                       # the second judge reads the very samples the CNN judge counts
+
         def measure(m) -> float:
             labels = torch.full((self.s.n_forget,), self.f)
             x = generate(m, schedule, labels, self.sample, seed)          # what forget_acc() draws
             knn.append(self.knn.accuracy(x, labels))
             return judge_accuracy(self.judge, x, labels)
         try:
-            res = dimra(model, schedule, d_aux, self.f, acfg, progress=self.s.progress, measure=measure, start=start)
-            res["curve"]["forget_acc_knn"] = knn
+            res = run_attack(attack, model, schedule, data, cfg, measure=measure, progress=self.s.progress, start=start)
+            curve = res["curve"]
+            curve["forget_acc_knn"] = knn if len(knn) == len(curve["step"]) else [start_knn] + knn
             diverged = "the attack's loss became NaN/inf" if res["diverged"] else None
         except NonFiniteSamples as e:
             res, diverged = {"curve": None}, f"during the attack: {e}"
-        out = {"curve": res["curve"], "distance": param_distance(model, self.theta0), "attack": acfg.to_dict(),
-               "n_aux": len(d_aux), "n_aux_forget": int((d_aux.labels == self.f).sum()),
-               "seconds": time.time() - t0}
+        out = {"curve": res["curve"], "distance": param_distance(model, self.theta0), "attack": cfg.to_dict(),
+               "n_aux": res.get("n_real"), "n_aux_forget": res.get("n_real_forget"), "seconds": time.time() - t0}
         if diverged:
             out["diverged"] = diverged
-        else:
+            return out
+        with as_attacked(ATTACKS[attack], model, data, res):          # inversion: label f is its embedding here
             self.grid(model, schedule, f"{name}.png", seed)
-            save_checkpoint({"kind": "attacked", "config": self.cfg.to_dict(), "attack": acfg.to_dict(),
-                             "forget_class": self.f, "source": self.key(v), "model": model.state_dict(),
-                             "ema": None, "curve": res["curve"], "history": {"loss": res["loss"]}},
+            save_checkpoint(attacked_checkpoint(model, self.cfg.to_dict(), attack, cfg, self.f, self.key(v), res),
                             os.path.join(self.folder(seed), f"{name}.pt"))
         return out
+
+    def attacks_of(self, v: Variant) -> tuple:
+        """The attacks a row gets: its own, or the run's (Settings.attacks)."""
+        return self.s.attacks if v.attacks is None else v.attacks
 
     @in_precision
     def run_variant(self, v: Variant, seed: int) -> dict:
@@ -301,20 +313,21 @@ class Pipeline:
                   "forget_class": self.f, "seed": seed, **self.precision}
         row = dict(self.cached(os.path.join(folder, f"{key}.json"),
                                {**judged, "test": self.data_ids["test"], "n_retain": s.n_retain,
-                                "second_judge": self.knn.id},
+                                "second_judge": self.knn.id, **({"uncond": s.uncond} if s.uncond else {})},
                                lambda: self.evaluate(v, seed)))
         row["inputs"] = {**judged, "model": self.model_inputs(v, seed)}
-        for aux in v.auxes:
+        for attack in self.attacks_of(v):
             if "diverged" in row:
                 break
-            acfg = DiMRAConfig(**{"aux": aux, "steps": s.attack_steps, "eval_every": s.eval_every, "seed": seed,
-                                  **v.attack})
+            overrides = {"steps": s.attack_steps, "eval_every": s.eval_every, "seed": seed, **v.attack}
+            cfg = make_attack_config(attack, **overrides)
             tag = "".join(f"-{k}{val}" for k, val in sorted(v.attack.items()))
-            name = f"{key}-dimra-{aux}{tag}"
-            row[f"dimra_{aux}"] = self._timed("attack", lambda: self.cached(
-                os.path.join(folder, f"{name}.json"), {**judged, "attack": acfg.to_dict(), "aux": self.data_ids["aux"],
+            name = f"{key}-{attack.replace('_', '-')}{tag}"
+            recorded = cfg.to_dict() if attack.startswith("dimra_") else config_dict(attack, cfg)   # DiMRA: its old keys
+            row[attack] = self._timed("attack", lambda: self.cached(
+                os.path.join(folder, f"{name}.json"), {**judged, "attack": recorded, "aux": self.data_ids["aux"],
                                                        "second_judge": self.knn.id},
-                lambda: self.attack(v, seed, aux, name, acfg, row["forget_acc"], row["forget_acc_knn"])))
+                lambda: self.attack(v, seed, attack, name, cfg, row["forget_acc"], row["forget_acc_knn"])))
         return row
 
     def grid(self, model, schedule, name: str, seed: int) -> None:
@@ -333,7 +346,9 @@ class Pipeline:
                 "judge_test_acc": self.judge_acc, "pretrained_samples": self.pretrained_samples,
                 "knn_judge": {"id": self.knn.id, "k": self.knn.k, "test_acc": self.knn.test_accuracy(self.splits["test"])},
                 "unlearn_defaults": {m: settings_dict(m, make_settings(m, forget_class=self.f)) for m in METHODS},
-                "attack": {**DiMRAConfig(steps=s.attack_steps, eval_every=s.eval_every).to_dict()},
+                "attack": make_attack_config("dimra_retain", steps=s.attack_steps, eval_every=s.eval_every).to_dict(),
+                "attacks": {a: make_attack_config(a, steps=s.attack_steps, eval_every=s.eval_every).to_dict()
+                            for a in s.attacks},
                 "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "sampler": asdict(self.sample),
                 "environment": {**stages.environment(self.device, s.precision), "machine": f"{os.cpu_count()} CPU cores",
                                 "workers": self.workers, "worker_peak_mb": self.worker_peak_mb},

@@ -20,8 +20,9 @@ from .workers import Eta, children_peak_mb, default_workers, run_parallel
 EVAL_STEPS = 70    # a row's evaluation costs about 70 training steps (15 s vs 0.22 s a step, docs/benchmarks.md)
 
 
-def choose_rows(methods: str | None = None, ablation: bool = False, variants: str | None = None):
-    """(rows, ablation rows) named by reproduce.py's --methods, --ablation and --variants."""
+def choose_rows(methods: str | None = None, ablation: bool = False, variants: str | None = None,
+                control: bool = False):
+    """(rows, ablation rows) named by reproduce.py's --methods, --ablation, --variants and --positive-control."""
     names = None
     if methods:
         names = [m.strip() for m in methods.split(",") if m.strip()]
@@ -29,7 +30,7 @@ def choose_rows(methods: str | None = None, ablation: bool = False, variants: st
         if unknown:
             raise UserError(f"unknown method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}")
     if not ablation:
-        return main_variants(names), []
+        return main_variants(names, control), []
     wanted = variants.split(",") if variants else None
     chosen = [v for v in ABLATION if not wanted or v.name in wanted]
     if wanted and len(chosen) < len(wanted):
@@ -43,7 +44,7 @@ def row_cost(pipe: Pipeline, v: Variant, seed: int) -> float:
     us = pipe.settings(v, seed)
     own_model = not v.model and (v.unlearn or not v.attack)      # rows that share a model add attacks only
     return ((us.steps if us and own_model else 0) + (EVAL_STEPS if own_model else 0)
-            + len(v.auxes) * pipe.s.attack_steps)
+            + len(pipe.attacks_of(v)) * pipe.s.attack_steps)
 
 
 def run_rows_in_worker(s: Settings, device: str, variants: list, seed: int) -> dict:
@@ -72,7 +73,7 @@ def compute_in_workers(pipe: Pipeline, variants: list[Variant], seeds, workers: 
     def work(group):           # unlearning steps, then attacks
         (seed, _), vs = group
         us = pipe.settings(vs[0], seed)
-        return (us.steps if us else 0) + sum(len(v.auxes) for v in vs)
+        return (us.steps if us else 0) + sum(len(pipe.attacks_of(v)) for v in vs)
 
     quiet = replace(pipe.s, progress=False)
     ordered = sorted(groups.items(), key=work, reverse=True)

@@ -6,6 +6,7 @@ registered in unlearn/__init__.py; ABLATION lists the rows that vary one factor 
 """
 from dataclasses import dataclass, field
 
+from attack import ATTACKS
 from attack.dimra import DiMRAConfig
 from ddpm.data import check_class
 from ddpm.errors import require
@@ -30,35 +31,41 @@ class Variant:
     method: str | None                      # None: the pre-trained model; 'retrain'; or an unlearning method
     unlearn: dict = field(default_factory=dict)
     attack: dict = field(default_factory=dict)
-    auxes: tuple = ("retain", "mixed")
+    attacks: tuple | None = None            # attack/ ATTACKS names; None: the run's (Settings.attacks)
     factor: str = ""                        # what an ablation row varies
     model: str = ""                         # the row whose model this row attacks (its files are shared)
 
 
-def main_variants(methods=None) -> list[Variant]:
-    """The headline rows: the references, then every registered method (or the chosen ones)."""
+def main_variants(methods=None, control: bool = False) -> list[Variant]:
+    """The headline rows: the references, then every registered method (or the chosen ones). The
+    pre-trained model is attacked only as the positive control (`control`): an attack that cannot bring
+    the class back out of theta_0 measures nothing."""
     names = list(METHODS) if methods is None else list(methods)
-    return [Variant("pretrained", None, auxes=()), Variant("retrain", "retrain")] + [Variant(m, m) for m in names]
+    return ([Variant("pretrained", None, attacks=None if control else ()), Variant("retrain", "retrain")]
+            + [Variant(m, m) for m in names])
 
 
 ABLATION = [   # in the order they are worth running; `--variants a,b` runs a subset
     # the retain term during unlearning (alpha = 0 -> 1); GA+retain as in NegGrad+, with the budget it needs
-    Variant("ga+retain", "ga", dict(alpha=1.0, steps=300, lr=1e-4), auxes=("retain",),
+    Variant("ga+retain", "ga", dict(alpha=1.0, steps=300, lr=1e-4), attacks=("dimra_retain",),
             factor="retain term (alpha=1), 300 steps at lr 1e-4"),
-    Variant("esd+retain", "esd", dict(alpha=1.0), auxes=("retain",), factor="retain term (alpha=1)"),
+    Variant("esd+retain", "esd", dict(alpha=1.0), attacks=("dimra_retain",), factor="retain term (alpha=1)"),
+    # the controls of "a retain term is enough": SalUn and DiMUM without theirs (their headline alpha is 1)
+    Variant("salun-alpha0", "salun", dict(alpha=0.0), factor="no retain term (alpha=0)"),
+    Variant("dimum-alpha0", "dimum", dict(alpha=0.0), factor="no retain term (alpha=0)"),
     # the share of the forgotten class in the mixed set (0% is the 'retain' attack, 10% the default)
-    *[Variant(f"{m}-share1%", m, attack=dict(share=0.01), auxes=("mixed",), factor="mixed share 1%")
+    *[Variant(f"{m}-share1%", m, attack=dict(share=0.01), attacks=("dimra_mixed",), factor="mixed share 1%")
       for m in ("retrain", "esd", "dimum")],
     # the attacker: a 10x larger learning rate (retain-only for the methods added later)
     *[Variant(f"{m}-atk1e-3", m, attack=dict(lr=1e-3), factor="attack lr 1e-3") for m in ("retrain", "dimum")],
-    *[Variant(f"{m}-atk1e-3", m, attack=dict(lr=1e-3), auxes=("retain",), factor="attack lr 1e-3")
+    *[Variant(f"{m}-atk1e-3", m, attack=dict(lr=1e-3), attacks=("dimra_retain",), factor="attack lr 1e-3")
       for m in ("ga", "esd", "salun")],
-    Variant("ga+retain-atk1e-3", "ga", dict(alpha=1.0, steps=300, lr=1e-4), attack=dict(lr=1e-3), auxes=("retain",),
+    Variant("ga+retain-atk1e-3", "ga", dict(alpha=1.0, steps=300, lr=1e-4), attack=dict(lr=1e-3), attacks=("dimra_retain",),
             factor="attack lr 1e-3", model="ga+retain"),
-    Variant("esd+retain-atk1e-3", "esd", dict(alpha=1.0), attack=dict(lr=1e-3), auxes=("retain",),
+    Variant("esd+retain-atk1e-3", "esd", dict(alpha=1.0), attack=dict(lr=1e-3), attacks=("dimra_retain",),
             factor="attack lr 1e-3", model="esd+retain"),
     # freezing the class embedding (the analogue of Stable Diffusion's frozen text encoder)
-    Variant("esd-frozenemb", "esd", dict(freeze_class_emb=True), auxes=("retain",),
+    Variant("esd-frozenemb", "esd", dict(freeze_class_emb=True), attacks=("dimra_retain",),
             factor="class embedding frozen"),
     # the unlearning budget
     Variant("ga-100", "ga", dict(steps=100), factor="budget: 100 steps (default 130)"),
@@ -83,6 +90,8 @@ class Settings:
     from_scratch: bool = False         # train the pre-trained, Retrain and judge models instead of using weights/
     tag: str = ""                      # runs/<preset>-<tag>/ and results/<preset>-<tag>/ (--smoke: 'smoke')
     precision: str = "auto"            # float32, bf16 (autocast), or auto: measured (ddpm/hardware.py)
+    attacks: tuple = ()                # attack/ ATTACKS names; (): the headline ones (module HEADLINE = True)
+    uncond: int = 0                    # > 0: the unconditional branch's share of f, on this many null samples
     progress: bool = True              # tqdm bars
 
     def __post_init__(self):
@@ -95,7 +104,11 @@ class Settings:
         self.n_retain = pick(self.n_retain, "n_retain", N_RETAIN_PER_CLASS)
         check_class(self.forget_class)
         self.from_scratch = self.from_scratch or self.fresh       # --fresh trains everything again
-        require((not self.tag or self.tag.replace("-", "").replace("_", "").isalnum(),
+        self.attacks = tuple(self.attacks) or tuple(n for n, m in ATTACKS.items() if getattr(m, "HEADLINE", False))
+        unknown = [a for a in self.attacks if a not in ATTACKS]
+        require((not unknown, f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACKS)}"),
+                (self.uncond >= 0, f"--uncond {self.uncond} must be >= 0"),
+                (not self.tag or self.tag.replace("-", "").replace("_", "").isalnum(),
                  f"--tag {self.tag!r}: use letters, digits, - and _ only"),
                 (bool(self.seeds) and min(self.seeds) >= 0,
                  f"--seeds {' '.join(map(str, self.seeds))}: give one or more seeds >= 0"),

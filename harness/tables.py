@@ -116,12 +116,17 @@ def curve_cells(ok: list, attack: str, mid: int, steps: int) -> str:
     return text + note
 
 
+def has_uncond(rows: dict) -> bool:
+    """Whether the run measured the unconditional branch (reproduce.py --uncond N)."""
+    return any("uncond_share" in r for per_seed in rows.values() for r in per_seed.values())
+
+
 def main_row(info, rows, name, attacks, flagged) -> str:
     seeds = info["seeds"]
     rs = [rows[name][seed] for seed in seeds]
     if all("diverged" in r for r in rs):
         return (f"| {label(name)} | diverged: {rs[0]['diverged']} | " + "— | | " * len(attacks)
-                + f"— | — | {fmt([r['distance'] for r in rs])} / — |")
+                + "— | " * has_uncond(rows) + f"— | — | {fmt([r['distance'] for r in rs])} / — |")
     ok = [r for r in rs if "diverged" not in r]
     cells = [label(name) + diverged_note(rs, seeds), fmt([r["forget_acc"] for r in ok]) + second_judge(ok, name, flagged)]
     for attack in attacks:
@@ -134,6 +139,8 @@ def main_row(info, rows, name, attacks, flagged) -> str:
         cells += [curve_cells(ok, attack, mid, steps), verdict_cell(by_judge)]
         if by_judge and verdict_cell(by_judge).startswith("⚑") and label(name) not in flagged:
             flagged.append(label(name))
+    if has_uncond(rows):
+        cells.append(fmt([r.get("uncond_share") for r in ok]) + f" ({fmt([r.get('uncond_share_knn') for r in ok])})")
     after = [a["distance"] for a in attacked(ok, attacks[0])] if attacks else []
     cells += [fmt([r["retain_acc"] for r in ok]), fmt([r["cfid"] for r in ok], 1),
               f"{fmt([r['distance'] for r in ok])} / {fmt(after) if after else '—'}"]
@@ -154,9 +161,10 @@ def main_table(info, rows, names, seconds, argv) -> str:
         a = attack_settings(info, attack)
         steps, mid = horizon_of(info, attack), middle_step(a)
         titles += [f"{attack_label(attack)} @{mid} / @{steps}", "verdict (effect vs Retrain [95 % interval])"]
-    lines += ["| model | forget_acc after unlearning (kNN judge) | " + " | ".join(titles) + " | retain_acc | "
+    uncond = ["unconditional samples read as f (kNN)"] if has_uncond(rows) else []
+    lines += ["| model | forget_acc after unlearning (kNN judge) | " + " | ".join(titles + uncond) + " | retain_acc | "
               f"cFID (retained) | ‖θ−θ₀‖ after unlearning / after {attack_label(attacks[0]) if attacks else '—'} |",
-              "|" + " --- |" * (5 + 2 * len(attacks))]
+              "|" + " --- |" * (5 + 2 * len(attacks) + len(uncond))]
     lines += [main_row(info, rows, name, attacks, flagged) for name in names]
     lines += ["", attack_note(info, rows, attacks), ""]
     lines += [rule_text(info["n_forget"], max((horizon_of(info, a) for a in attacks), default=0), len(info["seeds"])),

@@ -1,0 +1,180 @@
+"""The attack registry: every entry has the common interface, DiMRA's entries are DiMRA to the bit,
+and an attack defined here, registered with one line, runs through the registry and the CLI."""
+import dataclasses
+import types
+
+import pytest
+import torch
+
+import attack
+from attack.__main__ import main as attack_main
+from attack.base import AttackConfig, AttackData, as_attacked
+from attack.dimra import DiMRAConfig, attack_set, dimra
+from attack.run import config_dict, make_config, run_attack, settings_of
+from ddpm.checkpoint import save_checkpoint
+from ddpm.data import load_splits
+from ddpm.errors import UserError, require
+from ddpm.pretrain import DDPMConfig
+from ddpm.schedule import NoiseSchedule
+from ddpm.unet import UNet
+from metrics.judge import Judge, JudgeConfig
+from tests.conftest import tiny_unet
+
+
+@pytest.fixture(scope="module")
+def aux8():
+    return load_splits("mnist5k", image_size=8)["aux"]
+
+
+def probe(m):
+    """A deterministic stand-in for forget_acc: the model's mean prediction on fixed inputs, label 0."""
+    with torch.no_grad():
+        x = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+        return float(m(x, torch.full((4,), 7), torch.zeros(4, dtype=torch.long)).mean())
+
+
+@pytest.mark.parametrize("name", list(attack.ATTACKS))
+def test_every_attack_has_the_common_interface(name):
+    module = attack.ATTACKS[name]
+    assert "Threat model" in module.__doc__ and "\n" not in module.THREAT and module.LABEL
+    cfg = module.Config()                                   # every setting has a default
+    assert dataclasses.is_dataclass(cfg) and callable(module.run) and cfg.to_dict()["steps"] >= 1
+    with pytest.raises(UserError, match="^--steps 0 must be at least 1$"):
+        make_config(name, steps=0)
+    with pytest.raises(UserError, match=f"{name} has no setting colour"):
+        make_config(name, colour="red")
+    assert config_dict(name, cfg)["name"] == name
+
+
+@pytest.mark.parametrize("mode", ["retain", "mixed"])
+def test_dimra_entries_are_dimra_bit_for_bit(mode, aux8):
+    """The registry's DiMRA-<mode> = attack_set + dimra called directly: same losses, curve, weights,
+    and the same settings record (so reproduce.py's cache keys do not change)."""
+    name, f = f"dimra_{mode}", 4
+    direct_cfg = DiMRAConfig(aux=mode, steps=6, eval_every=3, batch_size=8, seed=2)
+    cfg = make_config(name, steps=6, eval_every=3, batch_size=8, seed=2)
+    assert cfg.to_dict() == direct_cfg.to_dict()
+    schedule = NoiseSchedule(50)
+    model = tiny_unet()
+    direct = dimra(model, schedule, attack_set(aux8, f, mode, 0.1, seed=2), f, direct_cfg, measure=probe,
+                   progress=False)
+    direct_w = model.state_dict()
+    model = tiny_unet()
+    res = run_attack(name, model, schedule, AttackData(aux8, f, seed=2), cfg, measure=probe, progress=False)
+    assert res["loss"] == direct["loss"] and res["curve"] == direct["curve"] and res["diverged"] is False
+    assert all(torch.equal(direct_w[k], v) for k, v in model.state_dict().items())
+    assert (res["n_real"], res["n_real_forget"]) == ((900, 0) if mode == "retain" else (1000, 100))
+
+
+def test_dimra_entries_fix_their_threat_model():
+    assert "aux" not in {f.name for f in settings_of("dimra_retain")} | {f.name for f in settings_of("dimra_mixed")}
+    assert "share" not in {f.name for f in settings_of("dimra_retain")}
+    with pytest.raises(UserError, match="dimra_retain has no setting share"):
+        make_config("dimra_retain", share=0.2)
+    with pytest.raises(UserError, match="pass AttackData"):
+        run_attack("dimra_mixed", tiny_unet(), NoiseSchedule(50), AttackData(None, 0), make_config("dimra_mixed"))
+
+
+# ------------------------------------------------------------------ a toy attack, defined here
+@dataclasses.dataclass
+class ToyConfig(AttackConfig):
+    """Toy: nudge every weight by `delta` a step (no data)."""
+    steps: int = 3
+    delta: float = 0.5
+    eval_every: int = 1
+    seed: int = 0
+
+    def __post_init__(self):
+        require((self.steps >= 1, f"--steps {self.steps} must be at least 1"),
+                (self.delta != 0, "--delta 0 moves nothing: give a non-zero --delta"))
+
+
+def toy_run(model, schedule, data, cfg, measure=None, progress=True, start=None):
+    from attack.base import Curve
+    curve = Curve(measure, model, cfg.eval_every, cfg.steps)
+    curve.record(0, start)
+    for step in range(1, cfg.steps + 1):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(cfg.delta / 100)
+        curve.on_step(step, 0.0)
+    return {"curve": curve.points, "loss": [0.0] * cfg.steps, "diverged": False, "n_real": 0, "n_real_forget": 0}
+
+
+TOY = types.SimpleNamespace(__doc__="Toy. Threat model: none.", LABEL="Toy", THREAT="moves every weight",
+                            Config=ToyConfig, run=toy_run)
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.setitem(attack.ATTACKS, "toy", TOY)
+    return "toy"
+
+
+def test_a_registered_toy_attack_runs_through_the_registry(toy):
+    cfg = make_config(toy, delta=1.0, steps=None)             # None keeps the default
+    assert cfg == ToyConfig(delta=1.0, steps=3)
+    model = tiny_unet()
+    res = run_attack(toy, model, NoiseSchedule(50), AttackData(None, 0), cfg, measure=probe, start=-1.0)
+    assert res["curve"]["step"] == [0, 1, 2, 3] and res["curve"]["forget_acc"][0] == -1.0
+    assert res["curve"]["forget_acc"][1] != res["curve"]["forget_acc"][2]     # measured the moved model
+    with as_attacked(attack.ATTACKS[toy], model, None, res) as m:            # weights hold it: model itself
+        assert m is model
+    with pytest.raises(UserError, match="^--delta 0 moves nothing"):
+        make_config(toy, delta=0.0)
+
+
+def test_run_attack_checks_the_settings_type_and_the_result(toy, monkeypatch):
+    with pytest.raises(TypeError, match="needs its own Config"):
+        run_attack("dimra_retain", tiny_unet(), NoiseSchedule(50), AttackData(None, 0), DiMRAConfig())
+    monkeypatch.setattr(TOY, "run", lambda *a, **k: {"curve": {}, "loss": []})
+    with pytest.raises(TypeError, match="returned no diverged, n_real, n_real_forget"):
+        run_attack(toy, tiny_unet(), NoiseSchedule(50), AttackData(None, 0), make_config(toy))
+    with pytest.raises(UserError, match="unknown attack 'nope': choose one of dimra_retain, dimra_mixed"):
+        make_config("nope")
+
+
+def tiny_checkpoints(tmp_path):
+    """A tiny 8 px DDPM checkpoint and an (untrained) 8 px judge, written as the project writes them."""
+    dcfg = DDPMConfig(image_size=8, ch=8, ch_mult=(1, 2), groups=4, T=50, ddim_steps=2)
+    torch.manual_seed(0)
+    ckpt, judge = str(tmp_path / "ddpm.pt"), str(tmp_path / "judge.pt")
+    save_checkpoint({"kind": "ddpm", "config": dcfg.to_dict(), "model": UNet(dcfg.unet()).state_dict(),
+                     "ema": None}, ckpt)
+    jcfg = JudgeConfig(image_size=8, width=8, feature_dim=16)
+    save_checkpoint({"kind": "judge", "config": dataclasses.asdict(jcfg), "in_channels": 1,
+                     "model": Judge(1, 10, jcfg.width, jcfg.feature_dim).state_dict()}, judge)
+    return ckpt, judge
+
+
+def test_the_cli_builds_its_flags_from_the_chosen_attack(toy, tmp_path, capsys):
+    ckpt, judge = tiny_checkpoints(tmp_path)
+    out = tmp_path / "toy.pt"
+    assert attack_main(["--name", toy, "--ckpt", ckpt, "--judge", judge, "--forget-class", "3", "--delta", "2",
+                        "--steps", "2", "--n-eval", "2", "--out", str(out)]) == 0
+    saved = torch.load(out, weights_only=True)
+    assert saved["attack_name"] == toy and saved["attack"]["delta"] == 2.0 and saved["curve"]["step"] == [0, 1, 2]
+    assert attack_main(["--name", toy, "--ckpt", ckpt, "--delta", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --delta 0 moves nothing: give a non-zero --delta"
+
+
+@pytest.mark.parametrize("flags,expect", [(["--name", "nope"], "unknown attack 'nope'"),
+                                          (["--name", "inversion", "--aux", "mixed"], "use --name dimra_mixed"),
+                                          (["--name", "datafree", "--n-samples", "0"], "--n-samples 0"),
+                                          (["--name", "inversion", "--init", "zero"], "--init 'zero'"),
+                                          (["--aux", "mixed", "--share", "1.5"], "--share 1.5")])
+def test_cli_errors(flags, expect, capsys, tmp_path):
+    assert attack_main(["--ckpt", str(tmp_path / "none.pt"), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expect in err and len(err.splitlines()) == 1
+
+
+def test_legacy_aux_flag_picks_dimra_and_its_file_name(tmp_path):
+    ckpt, judge = tiny_checkpoints(tmp_path)
+    args = ["--ckpt", ckpt, "--judge", judge, "--forget-class", "1", "--steps", "1", "--batch-size", "4",
+            "--n-eval", "2"]
+    assert attack_main([*args, "--aux", "mixed", "--share", "0.05"]) == 0
+    saved = torch.load(tmp_path / "ddpm-dimra-mixed.pt", weights_only=True)
+    assert saved["attack"] == DiMRAConfig(aux="mixed", share=0.05, steps=1, batch_size=4).to_dict()
+    assert attack_main(args) == 0
+    assert (tmp_path / "ddpm-dimra-retain.pt").exists()
