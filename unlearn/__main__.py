@@ -38,7 +38,13 @@ def main(argv=None) -> int:
     known, _ = parser(None, add_help=False).parse_known_args(argv)   # --method first: it decides the other flags
     if known.method is not None and known.method not in METHODS:
         return run_cli(lambda: get_method(known.method), "nothing was written")     # one line: the known methods
-    a = parser(known.method).parse_args(argv)
+    p = parser(known.method)
+    a, extra = p.parse_known_args(argv)
+    unknown = [x[2:].split("=")[0].replace("-", "_") for x in extra if x.startswith("--")]
+    if unknown:                  # another method's setting: say whose settings these are, in one line
+        return run_cli(lambda: make_settings(a.method, **dict.fromkeys(unknown, 0)), "nothing was written")
+    if extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
 
     def body():
         cls = get_method(a.method).Settings                                # refuses an unknown method
