@@ -224,3 +224,22 @@ def choose_precision(requested: str, device: torch.device, model_cfg, announce: 
     if announce:
         print(f"precision: {precision} ({why}; --precision float32|bf16 overrides)", file=sys.stderr)
     return precision
+
+
+def main() -> None:
+    """python -m ddpm.hardware [preset]: time both precisions on this CPU (one thread) and say what auto picks."""
+    from .pretrain import make_config
+    preset = sys.argv[1] if len(sys.argv) > 1 else "mnist5k-quick"
+    cfg = make_config(preset).unet()
+    timings = {p: time_precision(p, cfg) for p in ("float32", "bf16")}
+    print(f"{cpu_model()}; kernels {torch.backends.cpu.get_cpu_capability()}"
+          f"{', ONEDNN_MAX_CPU_ISA=' + os.environ['ONEDNN_MAX_CPU_ISA'] if os.environ.get('ONEDNN_MAX_CPU_ISA') else ''}; "
+          f"torch {torch.__version__}; preset {preset}, 1 thread")
+    print("| precision | training step, batch 64 | sampling step, 32 images, guided |\n| --- | --- | --- |")
+    for p, t in timings.items():
+        print(f"| {p} | {t['train'] * 1e3:,.0f} ms | {t['sample'] * 1e3:,.0f} ms |")
+    print("auto picks: %s (%s)" % decide(timings))
+
+
+if __name__ == "__main__":
+    main()
