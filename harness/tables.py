@@ -22,6 +22,7 @@ from unlearn import METHODS
 from .decisions import attack_id, decisions, horizon_of, reference_row, rule_text, verdict_cell
 from .figures import plot_forget_samples, plot_losses, plot_recovery
 from .rows import at_step, attack_label, attacked, fmt, label, middle_step
+from .settings import ABLATION
 
 
 def check_same_settings(rows, name, aux) -> None:
@@ -71,7 +72,7 @@ def workers(env: dict) -> str:
 
 def header(info, seconds, argv, title, rows):
     rec = recorded_minutes(rows)
-    smp, env = info["sampler"], info["environment"]
+    smp, env = info["sampler"], info.get("environment", {})
     retrain = ("The pre-trained model is trained once (seed 0) and shared by the seeds; Retrain is trained "
                "once a seed, with that seed" if info.get("retrain_per_seed") else
                "The pre-trained and Retrain models are trained once (seed 0) and shared by the seeds")
@@ -82,9 +83,10 @@ def header(info, seconds, argv, title, rows):
             f"finished, unless it has --fresh). Time recorded in the stages: unlearning {rec['unlearning']:.0f} min, "
             f"evaluation {rec['evaluation']:.0f} min, attacks {rec['attacks']:.0f} min (summed over rows and "
             f"seeds; pre-training and Retrain not included).  ",
-            f"Environment: torch {env['torch']}, {workers(env)}{peak}, device {env['device']}, "
-            f"{env.get('precision', 'float32')}, {env['machine']} (the same seed gives the same numbers with the "
-            f"same torch, thread count per process, device and precision).  ",
+            (f"Environment: torch {env['torch']}, {workers(env)}{peak}, device {env['device']}, "
+             f"{env.get('precision', 'float32')}, {env['machine']} (the same seed gives the same numbers with the "
+             f"same torch, thread count per process, device and precision).  " if env else
+             "Environment: not recorded by this older run (see the stage files under runs/).  "),
             f"Seeds: {', '.join(map(str, info['seeds']))}. {retrain}; the seeds vary unlearning, the attack and "
             f"sampling.  ",
             f"Judge: test accuracy {info['judge_test_acc']:.4f} on the real test split. Sampler: DDIM (eta = 0), "
@@ -282,7 +284,9 @@ def rewrite(path: str) -> str:
     rows = {name: {int(s): r for s, r in per_seed.items()} for name, per_seed in data["rows"].items()}
     info = data["settings"]
     if ablation:
-        variants = data.get("variants") or [(n, "") for n in rows if n not in ("pretrained", "retrain", *METHODS)]
+        factors = {v.name: v.factor for v in ABLATION}           # older files did not record them
+        variants = data.get("variants") or [(n, factors.get(n, "")) for n in rows
+                                            if n not in ("pretrained", "retrain", *METHODS)]
         text = ablation_table(info, rows, variants, data["wall_seconds"], argv)
     else:
         text = main_table(info, rows, list(rows), data["wall_seconds"], argv)

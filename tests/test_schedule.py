@@ -25,7 +25,8 @@ def test_cosine_schedule_closed_form():
 
 def test_q_sample_closed_form_and_buffers():
     s = NoiseSchedule(200)
-    x0, eps = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
+    g = torch.Generator().manual_seed(0)    # seeded: at t = 199, predict_x0 divides by sqrt(abar) ~ 0.006, which
+    x0, eps = torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)   # amplifies rounding
     t = torch.tensor([0, 1, 100, 199])
     expected = torch.stack([s.abar[k].sqrt() * x0[i] + (1 - s.abar[k]).sqrt() * eps[i] for i, k in enumerate(t)])
     assert torch.allclose(s.q_sample(x0, t, eps), expected, atol=1e-6)
