@@ -28,21 +28,23 @@ def test_rows_are_judged_against_retrain_under_the_same_attack_and_ranked():
                    dimum=[curve(0, 0, 0.02, 0.05), curve(0, 0.01, 0.03, 0.04)],
                    salun=[curve(0, 0.05, 0.2, 0.4), curve(0, 0.1, 0.3, 0.5)])
     s = sweep.summarise(rows, ["retrain", "ga", "dimum", "salun"], [1e-3], "retain")[1e-3]
-    assert s["retrain"]["verdict"] == "" and s["dimum"]["verdict"] == "resists"
-    assert s["ga"]["verdict"] == "reversed" and s["ga"]["breaks"] == [100, 100]
-    assert s["salun"]["verdict"] == "reversed" and s["salun"]["breaks"] == [None, 300]
-    assert abs(s["ga"]["aucs"][0] - (0 + 0.6 + 0.9 + 0.95) / 4) < 1e-12
-    order = [line for line in sweep.table({1e-3: s}, ["retrain", "ga", "dimum", "salun"], "retain", 300)
+    verdicts = {name: sweep.judged(s[name], s["retrain"], 100)[1] for name in ("retrain", "ga", "dimum", "salun")}
+    assert verdicts["retrain"] is None and verdicts["dimum"].verdict == "resists"
+    assert verdicts["ga"].verdict == "reversed" and s["ga"]["breaks"] == [100, 100]
+    assert verdicts["salun"].verdict == "reversed" and s["salun"]["breaks"] == [None, 300]
+    recoveries = sweep.judged(s["ga"], s["retrain"], 100)[0]      # step 0 left out: (0.6 + 0.9 + 0.95) / 3
+    assert abs(recoveries[0] - (0.6 + 0.9 + 0.95) / 3) < 1e-12
+    order = [line for line in sweep.table({1e-3: s}, ["retrain", "ga", "dimum", "salun"], "retain", 300, 100)
              if line.startswith("- lr")]
-    assert order == ["- lr 0.001: GA (0.58) > SalUn (0.19) > DiMUM (0.02)"]
+    assert len(order) == 1 and order[0].startswith("- lr 0.001: GA (0.78) > SalUn (0.26) > DiMUM (")
 
 
 def test_a_diverged_attack_is_not_scored():
     rows = rows_of(retrain=[curve(0, 0)], ga=[curve(0, 0.9)])
     rows["ga@0.001"][0]["dimra_retain"]["diverged"] = "the attack's loss became NaN/inf"
     s = sweep.summarise(rows, ["retrain", "ga"], [1e-3], "retain")[1e-3]
-    assert s["ga"]["aucs"] == [] and s["ga"]["verdict"] == ""
-    assert "| GA | 0.00 | diverged |" in "\n".join(sweep.table({1e-3: s}, ["retrain", "ga"], "retain", 100))
+    assert s["ga"]["curves"] == [] and sweep.judged(s["ga"], s["retrain"], 100) == ([], None)
+    assert "| GA | 0.00 | diverged |" in "\n".join(sweep.table({1e-3: s}, ["retrain", "ga"], "retain", 100, 100))
 
 
 def fake_run(f, ga_knn, steps=300):
@@ -50,7 +52,7 @@ def fake_run(f, ga_knn, steps=300):
     c = lambda *a: {"step": [0, 100, 200, 300][:len(a)], "forget_acc": list(a)}   # noqa: E731
     row = lambda fa, knn, cr, cm: {"forget_acc": fa, "forget_acc_knn": knn, "retain_acc": 0.9,   # noqa: E731
                                    "dimra_retain": {"curve": cr}, "dimra_mixed": {"curve": cm}}
-    return {"settings": {"forget_class": f, "seeds": [0], "attack": {"steps": steps, "lr": 1e-4}},
+    return {"settings": {"forget_class": f, "seeds": [0], "n_forget": 100, "attack": {"steps": steps, "lr": 1e-4}},
             "rows": {"retrain": {"0": row(0.0, 0.0, c(0, 0, 0, 0), c(0, 0.5, 0.9, 1))},
                      "ga": {"0": row(0.05, ga_knn, c(0.05, 1, 1, 1), c(0.05, 1, 1, 1))}}}
 
@@ -63,7 +65,8 @@ def test_the_classes_table_flags_judges_that_disagree_and_refuses_mixed_attacks(
         paths[-1].write_text(json.dumps(fake_run(f, knn)))
     assert main([str(p) for p in paths]) == 0
     out = capsys.readouterr().out
-    assert "| 7 | GA | 0.05 (0.90 ⚑) | 1.00 / 1.00 (reversed) | 1.00 / 1.00 (reversed) | 0.90 |" in out
+    assert "| 7 | GA | 0.05 (0.90 ⚑) | 1.00 / 1.00 (reversed: CNN +1.00 [" in out
+    assert out.count("reversed: CNN") == 4 and "| 0.90 |" in out
     assert "| 3 | GA | 0.05 (0.10) |" in out and "| 7 | Retrain | 0.00 (0.00) | 0.00 / 0.00 | 0.50 / 1.00 | 0.90 |" in out
     paths[1].write_text(json.dumps(fake_run(3, 0.1, steps=100)))
     assert main([str(p) for p in paths]) == 2 and "different DiMRA settings" in capsys.readouterr().err
@@ -95,5 +98,6 @@ def test_the_classes_table_takes_runs_watched_at_different_intervals(tmp_path, c
         path.write_text(json.dumps(run))
     assert main([str(p) for p in paths]) == 0
     out = capsys.readouterr().out
-    assert "| 7 | GA | 0.05 (0.90 ⚑) | 1.00 / 1.00 (reversed) |" in out and "| 3 | Retrain | 0.00 (0.00) |" in out
+    # watched every 50 steps, step 50 (0.05) joins the recovery: (0.05 + 5 x 1.00) / 6 = 0.84
+    assert "| 7 | GA | 0.05 (0.90 ⚑) | 1.00 / 1.00 (reversed: CNN +0.84 [" in out and "| 3 | Retrain | 0.00 (0.00) |" in out
     assert "class 7 every 50 steps; class 3 every 100 steps" in out
