@@ -20,11 +20,10 @@ from tqdm.auto import tqdm
 
 from ddpm.hardware import precision_region
 
-# Peak resident memory of one worker process of the mnist5k-quick pipeline (make demo / make paper),
-# measured with getrusage(RUSAGE_CHILDREN) on a 2-core machine (harness/pipeline.py records it in every
-# results.json as environment.worker_peak_mb). Larger presets need more: the default stays
-# conservative by keeping this much free per worker.
-WORKER_PEAK_GB = 1.0
+# Memory to keep free per worker process: one worker of the mnist5k-quick pipeline peaked at 1,514 MB
+# (make demo on 2 cores, 2026-12-01: getrusage(RUSAGE_CHILDREN), which every results.json records as
+# environment.worker_peak_mb; about 0.9 GB of it is torch itself). Larger presets need more.
+WORKER_PEAK_GB = 1.6
 
 
 def available_memory_gb() -> float | None:

@@ -10,7 +10,7 @@ import torch
 from ddpm import hardware
 from ddpm.errors import UserError
 from ddpm.unet import UNetConfig
-from harness.workers import default_workers
+from harness.workers import WORKER_PEAK_GB, default_workers
 
 CFG = UNetConfig(image_size=8, ch=8, ch_mult=(1, 2), groups=4)
 CPU = torch.device("cpu")
@@ -92,8 +92,8 @@ def test_mps_and_cuda_choices(monkeypatch):
 
 def test_workers_fit_the_cores_and_the_memory():
     assert default_workers(CPU, False, cores=1, memory_gb=64) == 1               # one core: one process
-    assert default_workers(CPU, False, cores=8, memory_gb=64) == 8
-    assert default_workers(CPU, False, cores=8, memory_gb=2.5) == 2              # memory holds two
+    assert default_workers(CPU, False, cores=8, memory_gb=8 * WORKER_PEAK_GB) == 8
+    assert default_workers(CPU, False, cores=8, memory_gb=2.5 * WORKER_PEAK_GB) == 2   # memory holds two
     assert default_workers(CPU, False, cores=8, memory_gb=0.1) == 1              # never zero
     assert default_workers(CPU, False, cores=4, memory_gb=None) == 4             # unknown memory
     assert default_workers(torch.device("cuda"), False, cores=8, memory_gb=64) == 1
