@@ -88,7 +88,7 @@ class Eta:
         text = f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
         if bar is not None:
             bar.set_postfix_str(text)
-        if not self.said and self.done < self.total:
+        if not self.said and self.done < self.total and left >= 60:      # worth saying: a minute or more left
             print(f"\n{self.desc}: first part done after {elapsed:.0f} s; {text} at this speed", file=sys.stderr)
             self.said = True
 
