@@ -28,7 +28,7 @@ def smoke_dir(tmp_path_factory):
     return folder
 
 
-def stage_keys(settings: Settings, variant: Variant, monkeypatch, tweak=None) -> dict:
+def stage_keys(settings: Settings, variant: Variant, tweak=None) -> dict:
     """{stage file: key} of one row's stages, computing nothing but the keys."""
     keys = {}
 
@@ -39,9 +39,9 @@ def stage_keys(settings: Settings, variant: Variant, monkeypatch, tweak=None) ->
     pipe.prepare()
     if tweak:
         tweak(pipe)
-    monkeypatch.setattr(pipeline_module.stages, "cached", record)
-    pipe.run_variant(variant, settings.seeds[0])
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:         # only for this call (the test's chdir stays)
+        patch.setattr(pipeline_module.stages, "cached", record)
+        pipe.run_variant(variant, settings.seeds[0])
     return keys
 
 
@@ -67,9 +67,9 @@ CHANGES = {   # what changes -> (settings, row, seed, a change to the prepared p
 @pytest.mark.parametrize("what", list(CHANGES))
 def test_each_input_changed_alone_changes_its_stages_keys(what, smoke_dir, monkeypatch):
     monkeypatch.chdir(smoke_dir)
-    before = stage_keys(BASE, GA, monkeypatch)
+    before = stage_keys(BASE, GA)
     settings, variant, tweak = CHANGES[what]
-    after = stage_keys(settings, variant, monkeypatch, tweak)
+    after = stage_keys(settings, variant, tweak)
     shared = set(before) & set(after)
     changed = [name for name in after if name not in before or before[name] != after[name]]
     assert changed, f"changing {what} alone left every stage key as it was: the stage would not rerun"
@@ -79,4 +79,4 @@ def test_each_input_changed_alone_changes_its_stages_keys(what, smoke_dir, monke
 
 def test_the_same_inputs_give_the_same_keys(smoke_dir, monkeypatch):
     monkeypatch.chdir(smoke_dir)
-    assert stage_keys(BASE, GA, monkeypatch) == stage_keys(BASE, GA, monkeypatch)
+    assert stage_keys(BASE, GA) == stage_keys(BASE, GA)
