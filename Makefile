@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo paper paper-fp32 findings sweep test notebook ablation smoke weights bench assignment clean
+.PHONY: demo paper controls paper-fp32 findings sweep test notebook ablation smoke weights bench assignment clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ demo: $(VENV)/.installed
 # project's machines), one worker per core -> results/mnist5k-quick-bf16/ (its table states its wall clock)
 paper: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 1 2 --from-scratch --tag bf16
+
+# The controls (after make paper, whose stages it reuses): every method, ESD / SalUn / DiMUM at their other
+# alpha, Retrain and the pre-trained model against every attack, 3 seeds -> results/mnist5k-quick-bf16-controls/;
+# then DiMUM's memorisation against its budget -> results/mnist5k-quick-bf16/memorisation/
+controls: $(VENV)/.installed
+	$(PY) reproduce.py --seeds 0 1 2 --from-scratch --tag bf16 --controls --positive-control --uncond 500 \
+		--attacks dimra_retain,dimra_mixed,inversion,datafree --results mnist5k-quick-bf16-controls
+	$(PY) -m harness.memorisation --tag bf16 --from-scratch --seeds 0 1 2
 
 # The same in float32 from the shipped weights (CPUs without AVX512-BF16 / AMX) -> results/mnist5k-quick/
 paper-fp32: $(VENV)/.installed

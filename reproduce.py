@@ -3,6 +3,7 @@
     python reproduce.py                              # mnist5k-quick, seeds 0 1 2, forget class 0
     python reproduce.py --seeds 0 --methods ga,dimum # one seed, two methods
     python reproduce.py --ablation                   # the ablation table (one seed)
+    python reproduce.py --controls --positive-control --attacks dimra_retain,inversion   # the controls, every seed
     python reproduce.py --preset mnist --seeds 0     # on a GPU (downloads MNIST once)
     python reproduce.py --smoke                      # tiny sizes: checks the pipeline runs
     python reproduce.py --seeds 0 --precision bf16 --workers 2   # bf16 autocast, two processes
@@ -42,6 +43,9 @@ HELP = {
     "tag": "write to runs/<preset>-<tag>/ and results/<preset>-<tag>/ (make demo: --tag demo)",
     "attacks": "comma-separated attacks of attack/ ATTACKS (default: the headline ones, DiMRA-retain and "
                "DiMRA-mixed); e.g. --attacks inversion,datafree",
+    "n_after": "samples per retained class for retain_acc and cFID after every attack (default "
+               "metrics.evaluate.N_AFTER_ATTACK; 0: not measured)",
+    "results": "write the table to results/<NAME>/ (default <preset>-<tag>); the stages stay in runs/<preset>-<tag>/",
     "uncond": "also measure the unconditional branch: the share of N null-label, unguided samples read as f",
     "precision": "float32, bf16 autocast (the judges stay float32), or auto (default): timed once per "
                  "machine on the CPU, bf16 kept only if clearly faster; bf16 on a CUDA GPU that has it; "
@@ -62,6 +66,8 @@ def main(argv=None) -> int:
     p.add_argument("--methods", help=f"comma-separated methods for the main table (default: all of {', '.join(METHODS)})")
     p.add_argument("--ablation", action="store_true", help="run the ablation rows (first seed only)")
     p.add_argument("--variants", help="comma-separated ablation rows to run (default: all)")
+    p.add_argument("--controls", action="store_true", help="add the control rows (harness/settings.py CONTROLS: "
+                                                           "ESD, SalUn, DiMUM at the other alpha), every seed")
     p.add_argument("--positive-control", action="store_true", help="attack the pre-trained model too (an attack "
                                                                    "that cannot bring the class back out of it measures nothing)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice). The same "
@@ -79,7 +85,7 @@ def main(argv=None) -> int:
         if a.threads:
             torch.set_num_threads(a.threads)
         s = Settings(**{**given(a, Settings), "seeds": tuple(a.seeds or Settings.seeds)})
-        variants, ablation = choose_rows(a.methods, a.ablation, a.variants, a.positive_control)
+        variants, ablation = choose_rows(a.methods, a.ablation, a.variants, a.positive_control, a.controls)
         t0 = time.time()
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
         table = run(s, pick_device(a.device, announce=True), variants, ablation, a.workers, argv_text)

@@ -21,15 +21,15 @@ class Wrong:
         return PARTS[self.part][0][0]
 
 
-RETAIN = "loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)"
+RETAIN = "loss = loss + alpha * simple_loss(model, schedule, x_r, c_r, p_uncond)"
 
 WRONG = [
     Wrong("ga", "the sign of the forget term flipped (descent on L_simple(D_f), not ascent)",
-          (("loss = -simple_loss(model, schedule, x_f, c_f)", "loss = simple_loss(model, schedule, x_f, c_f)"),)),
+          (("loss = -simple_loss(model, schedule, x_f, c_f, p_uncond)", "loss = simple_loss(model, schedule, x_f, c_f, p_uncond)"),)),
     Wrong("ga", "the retain term subtracted", ((RETAIN, RETAIN.replace("+", "-")),)),
     Wrong("ga", "alpha ignored: the retain term added with weight 1", ((RETAIN, RETAIN.replace("alpha * ", "")),)),
-    Wrong("ga", "label dropout (p_uncond = 0.1) in the forget term, as in pre-training",
-          (("simple_loss(model, schedule, x_f, c_f)", "simple_loss(model, schedule, x_f, c_f, p_uncond=0.1)"),)),
+    Wrong("ga", "label dropout 0.1 in the forget term, as in pre-training, whatever p_uncond says",
+          (("simple_loss(model, schedule, x_f, c_f, p_uncond)", "simple_loss(model, schedule, x_f, c_f, 0.1)"),)),
 
     Wrong("esd", "+ instead of - in the target (guidance towards f)",
           (("target = eps0_null - neg_guidance", "target = eps0_null + neg_guidance"),)),
@@ -38,7 +38,7 @@ WRONG = [
     Wrong("esd", "the null class for f: the roles of eps_0(f) and eps_0(null) swapped",
           (("eps0_f, eps0_null = frozen(", "eps0_null, eps0_f = frozen("),)),
     Wrong("esd", "the trained model predicts under the null class instead of f",
-          (("F.mse_loss(model(x_t, t, c_f), target)", "F.mse_loss(model(x_t, t, null), target)"),)),
+          (("F.mse_loss(model(x_t, t, c), target)", "F.mse_loss(model(x_t, t, null), target)"),)),
     Wrong("esd", "the target without its base eps_0(null): - g (eps_0(f) - eps_0(null))",
           (("target = eps0_null - neg_guidance", "target = - neg_guidance"),)),
 
@@ -55,13 +55,14 @@ WRONG = [
           (("round(fraction * len(scores))", "round((1 - fraction) * len(scores))"),)),
 
     Wrong("dimum", "the alternative images trained under the null class",
-          (("loss = simple_loss(model, schedule, x_alt, c_alt)",
-            "loss = simple_loss(model, schedule, x_alt, torch.full_like(c_alt, model.null_class))"),)),
-    Wrong("dimum", "label dropout (p_uncond = 0.1) in the unlearning loss, as in pre-training",
-          (("loss = simple_loss(model, schedule, x_alt, c_alt)",
-            "loss = simple_loss(model, schedule, x_alt, c_alt, p_uncond=0.1)"),)),
+          (("loss = simple_loss(model, schedule, x_alt, c_alt, p_uncond)",
+            "loss = simple_loss(model, schedule, x_alt, torch.full_like(c_alt, model.null_class), p_uncond)"),)),
+    Wrong("dimum", "label dropout 0.1 in the memorisation term, as in pre-training, whatever p_uncond says",
+          (("loss = simple_loss(model, schedule, x_alt, c_alt, p_uncond)",
+            "loss = simple_loss(model, schedule, x_alt, c_alt, 0.1)"),)),
     Wrong("dimum", "the sign of the memorisation term flipped (ascent, as in GA)",
-          (("loss = simple_loss(model, schedule, x_alt, c_alt)", "loss = -simple_loss(model, schedule, x_alt, c_alt)"),)),
+          (("loss = simple_loss(model, schedule, x_alt, c_alt, p_uncond)",
+            "loss = -simple_loss(model, schedule, x_alt, c_alt, p_uncond)"),)),
     Wrong("dimum", "alpha ignored: the retain term added with weight 1", ((RETAIN, RETAIN.replace("alpha * ", "")),)),
 
     Wrong("ddim", "abar_t used where abar_s belongs", (("x_s = abar_s.sqrt() * x0", "x_s = abar_t.sqrt() * x0"),)),

@@ -40,7 +40,8 @@ from metrics.verdict import decide, from_rates, recovery
 from .workers import default_workers
 from unlearn import METHODS
 
-from .pipeline import Pipeline, add_run_arguments, run_pipeline
+from .pipeline import Pipeline
+from .run import add_run_arguments, run_pipeline
 from .run import run_rows
 from .settings import ABLATION, SMOKE, Variant, main_variants
 from .rows import attacked, color, fmt, label, mean_sd

@@ -39,7 +39,7 @@ from ddpm.hardware import precision_region
 from metrics.evaluate import forget_acc
 from unlearn import METHODS
 
-from .pipeline import add_run_arguments, run_pipeline
+from .run import add_run_arguments, run_pipeline
 from .rows import color, label
 
 DEFAULT_ROWS = (*METHODS, "ga+retain", "esd+retain")   # every method; the last two: reproduce.py --ablation

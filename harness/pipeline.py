@@ -6,8 +6,9 @@ evaluation, its attacks), each step a stage of the stage cache (harness/stages.p
 runs/<preset>[-<tag>]/. reproduce.py is its command line; harness/workers.py runs rows in worker
 processes; harness/tables.py and harness/figures.py turn the rows into results/<preset>[-<tag>]/.
 
-The pre-trained and Retrain models are trained once (seed 0, or taken from weights/ when their
-config matches) and shared by all seeds; the seeds vary unlearning, the attack and sampling.
+The pre-trained model is trained once (seed 0, or taken from weights/ when its config matches) and
+shared by all seeds; Retrain is trained once a seed; the seeds vary Retrain, unlearning, the attack
+and sampling.
 """
 import functools
 import os
@@ -25,10 +26,10 @@ from attack.run import make_config as make_attack_config
 from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, weights_hash
 from ddpm.data import ImageData, load_splits, save_grid
 from ddpm.errors import UserError
-from ddpm.hardware import PRECISIONS, choose_precision, pick_device, precision_region
+from ddpm.hardware import choose_precision, precision_region
 from ddpm.pretrain import finished, load_ddpm, make_config, pretrain
 from metrics.evaluate import (PRETRAINED_PER_CLASS, NonFiniteSamples, SampleSettings, generate, judge_accuracy,
-                              param_distance, retain_metrics)
+                              judge_predictions, param_distance, read_as, retain_metrics)
 from metrics.judge import check_judge_matches, default_judge_path, judge_config, load_judge, train_judge
 from metrics.knn import KNNJudge
 from metrics.unconditional import null_samples
@@ -37,6 +38,11 @@ from unlearn.run import make_settings, settings_dict, unlearn, unlearned_checkpo
 
 from . import stages
 from .settings import SMOKE, Settings, Variant
+
+# Unlearning settings added after stages were cached with them at these values: such a setting enters
+# a model's key only when it differs from this value, so the stages computed before it existed (which
+# computed exactly that) stay valid.
+LATER_SETTINGS = {"p_uncond": 0.0, "mask_guidance": 0.0, "retain_reduction": "mean"}
 from .workers import run_parallel
 
 
@@ -59,7 +65,7 @@ class Pipeline:
         s = replace(s, precision=choose_precision(asked, device, self.cfg.unet(), announce=s.progress))
         self.s, self.device = s, device
         tag = s.preset + (f"-{s.tag}" if s.tag else "-smoke" if s.smoke else "")
-        self.runs, self.results = os.path.join("runs", tag), os.path.join("results", tag)
+        self.runs, self.results = os.path.join("runs", tag), os.path.join("results", s.results or tag)
         self.judge_cfg = judge_config(self.cfg.dataset, image_size=self.cfg.image_size, data_root=self.cfg.data_root,
                                       **(SMOKE["judge"] if s.smoke else {}))
         # a run trained from scratch keeps its own judge beside its models: the judge is part of every
@@ -201,8 +207,9 @@ class Pipeline:
         if us is None:
             ids = self.model_ids[v.method]
             return {"weights": ids[seed] if v.method == "retrain" else ids}
-        return {"base": self.model_ids[None], "train": self.data_ids["train"], "unlearn": settings_dict(v.method, us),
-                **self.precision}
+        unlearn = {k: val for k, val in settings_dict(v.method, us).items()
+                   if not (k in LATER_SETTINGS and val == LATER_SETTINGS[k])}
+        return {"base": self.model_ids[None], "train": self.data_ids["train"], "unlearn": unlearn, **self.precision}
 
     @in_precision
     def unlearned_model(self, v: Variant, seed: int):
@@ -248,8 +255,10 @@ class Pipeline:
             try:
                 labels = torch.full((self.s.n_forget,), self.f)
                 x_f = generate(model, schedule, labels, self.sample, seed)    # what forget_acc() draws
-                row["forget_acc"] = judge_accuracy(self.judge, x_f, labels)
-                row["forget_acc_knn"] = self.knn.accuracy(x_f, labels)        # the second judge, same samples
+                for judge, predict in (("", lambda x: judge_predictions(self.judge, x)), ("_knn", self.knn.predict)):
+                    read = predict(x_f)                                       # the second judge, same samples
+                    row[f"forget_acc{judge}"] = (read == labels).float().mean().item()
+                    row[f"forget_read_as{judge}"] = read_as(read)             # what f's samples are instead
                 bar.update()
                 row.update(retain_metrics(model, schedule, self.judge, self.f, self.splits["test"],
                                           self.s.n_retain, self.sample, seed))
@@ -258,7 +267,7 @@ class Pipeline:
                 if self.s.uncond:          # the unconditional branch: null-label, unguided samples read as f
                     x0 = null_samples(model, schedule, self.s.uncond, self.sample, seed)
                     f_labels = torch.full((self.s.uncond,), self.f)
-                    row.update(uncond_share=judge_accuracy(self.judge, x0, f_labels),
+                    row.update(uncond_n=self.s.uncond, uncond_share=judge_accuracy(self.judge, x0, f_labels),
                                uncond_share_knn=self.knn.accuracy(x0, f_labels))
                 bar.update()
             except NonFiniteSamples as e:
@@ -324,11 +333,34 @@ class Pipeline:
             tag = "".join(f"-{k}{val}" for k, val in sorted(v.attack.items()))
             name = f"{key}-{attack.replace('_', '-')}{tag}"
             recorded = cfg.to_dict() if attack.startswith("dimra_") else config_dict(attack, cfg)   # DiMRA: its old keys
+            inputs = {**judged, "attack": recorded, "aux": self.data_ids["aux"], "second_judge": self.knn.id}
             row[attack] = self._timed("attack", lambda: self.cached(
-                os.path.join(folder, f"{name}.json"), {**judged, "attack": recorded, "aux": self.data_ids["aux"],
-                                                       "second_judge": self.knn.id},
+                os.path.join(folder, f"{name}.json"), inputs,
                 lambda: self.attack(v, seed, attack, name, cfg, row["forget_acc"], row["forget_acc_knn"])))
+            if s.n_after and "diverged" not in row[attack]:
+                row[attack] = {**row[attack], "after": self._timed(
+                    "after attack", lambda: self.after_attack(name, seed, stages.fingerprint(inputs)))}
         return row
+
+    @in_precision
+    def after_attack(self, name: str, seed: int, attacked: str) -> dict:
+        """retain_acc and cFID of an attacked model (n_after samples a retained class), read from its
+        checkpoint <folder>/<name>.pt: an attack that "brings f back" by breaking the model shows here."""
+        path = os.path.join(self.folder(seed), f"{name}.pt")
+
+        def compute():
+            if not os.path.exists(path):
+                raise UserError(f"the attacked model {path} is missing: rerun with --fresh")
+            model, schedule = load_ddpm(self.ddpm_path, self.device)[:2]
+            model.load_state_dict(load_checkpoint(path, kind="attacked")["model"])
+            try:
+                return retain_metrics(model, schedule, self.judge, self.f, self.splits["test"], self.s.n_after,
+                                      self.sample, seed)
+            except NonFiniteSamples as e:
+                return {"diverged": str(e)}
+        inputs = {"attacked": attacked, "judge": self.judge_id, "sample": asdict(self.sample), "seed": seed,
+                  "test": self.data_ids["test"], "n_retain": self.s.n_after, **self.precision}
+        return self.cached(os.path.join(self.folder(seed), f"{name}-after.json"), inputs, compute)
 
     def grid(self, model, schedule, name: str, seed: int) -> None:
         """10 samples of the forgotten class (row 1) and of four retained classes (rows 2-5)."""
@@ -349,29 +381,9 @@ class Pipeline:
                 "attack": make_attack_config("dimra_retain", steps=s.attack_steps, eval_every=s.eval_every).to_dict(),
                 "attacks": {a: make_attack_config(a, steps=s.attack_steps, eval_every=s.eval_every).to_dict()
                             for a in s.attacks},
-                "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "sampler": asdict(self.sample),
+                "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "n_after_per_class": s.n_after,
+                "sampler": asdict(self.sample),
                 "environment": {**stages.environment(self.device, s.precision), "machine": f"{os.cpu_count()} CPU cores",
                                 "workers": self.workers, "worker_peak_mb": self.worker_peak_mb},
                 "results_dir": self.results, "image_size": self.cfg.image_size, "stage_seconds": self.timing}
-
-
-def add_run_arguments(p) -> None:
-    """The options that name a reproduce.py run, for the scripts that read its models and stages
-    (python -m harness.basin, .rejudge, .attack_sweep): give them as that run was given them."""
-    p.add_argument("--preset", default="mnist5k-quick")
-    p.add_argument("--tag", default="", help="the --tag of the reproduce.py run to read")
-    p.add_argument("--forget-class", type=int, default=0)
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the run (its samples depend on it)")
-    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
-    p.add_argument("--from-scratch", action="store_true", help="as the run (its models and judge)")
-    p.add_argument("--smoke", action="store_true", help="read the models of `reproduce.py --smoke`")
-    p.add_argument("--device")
-
-
-def run_pipeline(a, seeds, **settings) -> "Pipeline":
-    """The Pipeline of the run named by add_run_arguments' options (not prepared yet)."""
-    return Pipeline(Settings(preset=a.preset, seeds=tuple(seeds), forget_class=a.forget_class, tag=a.tag,
-                             precision=a.precision, from_scratch=a.from_scratch, smoke=a.smoke, **settings),
-                    pick_device(a.device))
-
 

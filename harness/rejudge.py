@@ -34,7 +34,7 @@ from ddpm.hardware import precision_region
 from metrics.evaluate import generate, judge_accuracy
 from unlearn import METHODS
 
-from .pipeline import add_run_arguments, run_pipeline
+from .run import add_run_arguments, run_pipeline
 from .rows import label
 
 ROWS = ("retrain", *METHODS)          # Retrain and every registered method

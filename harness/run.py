@@ -10,10 +10,11 @@ from dataclasses import replace
 import torch
 
 from ddpm.errors import UserError
+from ddpm.hardware import PRECISIONS, pick_device
 from unlearn import METHODS
 
 from .pipeline import Pipeline
-from .settings import ABLATION, Settings, Variant, main_variants
+from .settings import ABLATION, CONTROLS, Settings, Variant, main_variants
 from .tables import write_ablation, write_main
 from .workers import Eta, children_peak_mb, default_workers, run_parallel
 
@@ -21,16 +22,19 @@ EVAL_STEPS = 70    # a row's evaluation costs about 70 training steps (15 s vs 0
 
 
 def choose_rows(methods: str | None = None, ablation: bool = False, variants: str | None = None,
-                control: bool = False):
-    """(rows, ablation rows) named by reproduce.py's --methods, --ablation, --variants and --positive-control."""
+                control: bool = False, controls: bool = False):
+    """(rows, ablation rows) named by reproduce.py's --methods, --ablation, --variants, --positive-control
+    and --controls (the CONTROLS rows after the headline ones, every seed)."""
     names = None
     if methods:
         names = [m.strip() for m in methods.split(",") if m.strip()]
         unknown = [m for m in names if m not in METHODS]
         if unknown:
             raise UserError(f"unknown method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}")
+    if controls and ablation:
+        raise UserError("--controls and --ablation are two tables: run them one after the other")
     if not ablation:
-        return main_variants(names, control), []
+        return main_variants(names, control) + (CONTROLS if controls else []), []
     wanted = variants.split(",") if variants else None
     chosen = [v for v in ABLATION if not wanted or v.name in wanted]
     if wanted and len(chosen) < len(wanted):
@@ -119,3 +123,23 @@ def run(s: Settings, device: torch.device, variants: list[Variant], ablation: li
         return os.path.join(pipe.results, "ablation.md")
     write_main(pipe.info(), rows, [v.name for v in variants], time.time() - t0, argv_text)
     return os.path.join(pipe.results, "table.md")
+
+
+def add_run_arguments(p) -> None:
+    """The options that name a reproduce.py run, for the scripts that read its models and stages
+    (python -m harness.basin, .rejudge, .attack_sweep): give them as that run was given them."""
+    p.add_argument("--preset", default="mnist5k-quick")
+    p.add_argument("--tag", default="", help="the --tag of the reproduce.py run to read")
+    p.add_argument("--forget-class", type=int, default=0)
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="as the run (its samples depend on it)")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="= --precision bf16")
+    p.add_argument("--from-scratch", action="store_true", help="as the run (its models and judge)")
+    p.add_argument("--smoke", action="store_true", help="read the models of `reproduce.py --smoke`")
+    p.add_argument("--device")
+
+
+def run_pipeline(a, seeds, **settings) -> Pipeline:
+    """The Pipeline of the run named by add_run_arguments' options (not prepared yet)."""
+    return Pipeline(Settings(preset=a.preset, seeds=tuple(seeds), forget_class=a.forget_class, tag=a.tag,
+                             precision=a.precision, from_scratch=a.from_scratch, smoke=a.smoke, **settings),
+                    pick_device(a.device))

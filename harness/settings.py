@@ -4,20 +4,20 @@ a model and the attacks on it) and the tiny sizes of --smoke.
 The headline rows are the two references (the pre-trained model, Retrain) and every method
 registered in unlearn/__init__.py; ABLATION lists the rows that vary one factor each.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from attack import ATTACKS
 from attack.dimra import DiMRAConfig
 from ddpm.data import check_class
 from ddpm.errors import require
-from metrics.evaluate import N_FORGET, N_RETAIN_PER_CLASS
+from metrics.evaluate import N_AFTER_ATTACK, N_FORGET, N_RETAIN_PER_CLASS
 from unlearn import METHODS
 
 # --smoke: tiny sizes everywhere, to check that every stage runs (the one place these live).
 SMOKE = {"ddpm": dict(steps=30, batch_size=16, sample_every=10 ** 9, ckpt_every=10, ch=16, ch_mult=(1, 2),
                       groups=8, num_res_blocks=1, ddim_steps=5),
          "judge": dict(epochs=1, width=8, feature_dim=16),
-         "unlearn_steps": 5, "n_forget": 10, "n_retain": 4, "attack_steps": 4, "eval_every": 2,
+         "unlearn_steps": 5, "n_forget": 10, "n_retain": 4, "n_after": 2, "attack_steps": 4, "eval_every": 2,
          "pretrained_per_class": 10}
 EVAL_STEPS = 70    # a row's evaluation costs about 70 training steps (15 s vs 0.22 s a step, docs/benchmarks.md)
 WEIGHTS = "weights"              # shipped weights: <preset>-ddpm, <preset>-ddpm-retrain<f>, judge-<data>-<px>
@@ -45,14 +45,27 @@ def main_variants(methods=None, control: bool = False) -> list[Variant]:
             + [Variant(m, m) for m in names])
 
 
+# The controls of the two questions "does a retain term resist attacks that do not share its objective"
+# and "does DiMUM remove the class or hide it" (reproduce.py --controls: every seed, the run's attacks):
+# ESD, SalUn and DiMUM each at alpha = 0 and 1 (ESD's headline alpha is 0, SalUn's and DiMUM's 1).
+CONTROLS = [
+    Variant("esd+retain", "esd", dict(alpha=1.0), factor="retain term (alpha=1)"),
+    Variant("salun-alpha0", "salun", dict(alpha=0.0), factor="no retain term (alpha=0)"),
+    Variant("dimum-alpha0", "dimum", dict(alpha=0.0), factor="no retain term (alpha=0)"),
+]
+# SalUn as its released DDPM code runs it (OPTML-Group/Unlearn-Saliency, DDPM/, cifar10 config): the retain
+# term summed over pixels at alpha 1e-3, 1,000 steps at batch 128, label dropout 0.1, the mask from the
+# guided loss (w = the evaluation's guidance, 2). unlearn/salun.py and docs/design.md list what still differs.
+SALUN_RELEASED = dict(alpha=1e-3, retain_reduction="sum", steps=1000, batch_size=128, p_uncond=0.1, mask_guidance=2.0)
+
 ABLATION = [   # in the order they are worth running; `--variants a,b` runs a subset
     # the retain term during unlearning (alpha = 0 -> 1); GA+retain as in NegGrad+, with the budget it needs
     Variant("ga+retain", "ga", dict(alpha=1.0, steps=300, lr=1e-4), attacks=("dimra_retain",),
             factor="retain term (alpha=1), 300 steps at lr 1e-4"),
-    Variant("esd+retain", "esd", dict(alpha=1.0), attacks=("dimra_retain",), factor="retain term (alpha=1)"),
-    # the controls of "a retain term is enough": SalUn and DiMUM without theirs (their headline alpha is 1)
-    Variant("salun-alpha0", "salun", dict(alpha=0.0), factor="no retain term (alpha=0)"),
-    Variant("dimum-alpha0", "dimum", dict(alpha=0.0), factor="no retain term (alpha=0)"),
+    *[replace(v, attacks=("dimra_retain",) if v.name == "esd+retain" else None) for v in CONTROLS],
+    Variant("salun-released", "salun", SALUN_RELEASED, factor="SalUn as released: retain summed over pixels "
+            "(alpha 1e-3), 1000 steps at batch 128, label dropout 0.1, guided mask"),
+    Variant("dimum-dropout", "dimum", dict(p_uncond=0.1), factor="label dropout 0.1 during unlearning"),
     # the share of the forgotten class in the mixed set (0% is the 'retain' attack, 10% the default)
     *[Variant(f"{m}-share1%", m, attack=dict(share=0.01), attacks=("dimra_mixed",), factor="mixed share 1%")
       for m in ("retrain", "esd", "dimum")],
@@ -85,10 +98,12 @@ class Settings:
     eval_every: int | None = None      # None: DiMRAConfig's default (SMOKE's with --smoke)
     n_forget: int | None = None        # None: metrics.evaluate.N_FORGET (SMOKE's with --smoke)
     n_retain: int | None = None        # None: metrics.evaluate.N_RETAIN_PER_CLASS (SMOKE's with --smoke)
+    n_after: int | None = None         # the same after every attack; None: N_AFTER_ATTACK (SMOKE's); 0: not measured
     smoke: bool = False
     fresh: bool = False                # redo every stage, pre-training included
     from_scratch: bool = False         # train the pre-trained, Retrain and judge models instead of using weights/
     tag: str = ""                      # runs/<preset>-<tag>/ and results/<preset>-<tag>/ (--smoke: 'smoke')
+    results: str = ""                  # results/<results>/ instead (the stages stay in runs/<preset>-<tag>/)
     precision: str = "auto"            # float32, bf16 (autocast), or auto: measured (ddpm/hardware.py)
     attacks: tuple = ()                # attack/ ATTACKS names; (): the headline ones (module HEADLINE = True)
     uncond: int = 0                    # > 0: the unconditional branch's share of f, on this many null samples
@@ -102,12 +117,16 @@ class Settings:
         self.eval_every = pick(self.eval_every, "eval_every", DiMRAConfig.eval_every)
         self.n_forget = pick(self.n_forget, "n_forget", N_FORGET)
         self.n_retain = pick(self.n_retain, "n_retain", N_RETAIN_PER_CLASS)
+        self.n_after = pick(self.n_after, "n_after", N_AFTER_ATTACK)
         check_class(self.forget_class)
         self.from_scratch = self.from_scratch or self.fresh       # --fresh trains everything again
         self.attacks = tuple(self.attacks) or tuple(n for n, m in ATTACKS.items() if getattr(m, "HEADLINE", False))
         unknown = [a for a in self.attacks if a not in ATTACKS]
         require((not unknown, f"unknown attack(s) {', '.join(unknown)}: choose from {', '.join(ATTACKS)}"),
                 (self.uncond >= 0, f"--uncond {self.uncond} must be >= 0"),
+                (self.n_after >= 0, f"--n-after {self.n_after} must be >= 0"),
+                (not self.results or self.results.replace("-", "").replace("_", "").isalnum(),
+                 f"--results {self.results!r}: use letters, digits, - and _ only"),
                 (not self.tag or self.tag.replace("-", "").replace("_", "").isalnum(),
                  f"--tag {self.tag!r}: use letters, digits, - and _ only"),
                 (bool(self.seeds) and min(self.seeds) >= 0,

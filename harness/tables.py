@@ -168,7 +168,7 @@ def main_table(info, rows, names, seconds, argv) -> str:
               f"cFID (retained) | ‖θ−θ₀‖ after unlearning / after {attack_label(attacks[0]) if attacks else '—'} |",
               "|" + " --- |" * (5 + 2 * len(attacks) + len(uncond))]
     lines += [main_row(info, rows, name, attacks, flagged) for name in names]
-    lines += ["", attack_note(info, rows, attacks), ""]
+    lines += ["", attack_note(info, rows, attacks), ""] + after_attacks(info, rows, names, attacks) + memorised(rows, names)
     lines += [rule_text(info["n_forget"], max((horizon_of(info, a) for a in attacks), default=0), len(info["seeds"])),
               ""]
     if "knn_judge" in info:
@@ -179,6 +179,42 @@ def main_table(info, rows, names, seconds, argv) -> str:
                      f"{', '.join(flagged)}; their samples are in forget_samples.png and grids/." if flagged else
                      "No row's two judges disagree."), ""]
     return "\n".join(lines)
+
+
+def after_attacks(info, rows, names, attacks) -> list[str]:
+    """retain_acc / cFID of every attacked model (runs since they are measured): an attack that brings f
+    back by breaking the model shows here."""
+    have = lambda name, a: [r[a]["after"] for r in rows[name].values()           # noqa: E731
+                            if a in r and "after" in r[a] and "diverged" not in r[a]["after"]]
+    if not any(have(n, a) for n in names for a in attacks):
+        return []
+    n = info.get("n_after_per_class", "?")
+    lines = [f"After each attack: retain_acc / cFID of the attacked model ({n} samples a retained class, so "
+             "cFID is biased upwards against the columns above, which use more samples; compare within this table).", "",
+             "| model | " + " | ".join(attack_label(a) for a in attacks) + " |", "|" + " --- |" * (1 + len(attacks))]
+    for name in names:
+        cells = [f"{fmt([x['retain_acc'] for x in have(name, a)])} / {fmt([x['cfid'] for x in have(name, a)], 1)}"
+                 if have(name, a) else "—" for a in attacks]
+        lines.append(f"| {label(name)} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def memorised(rows, names) -> list[str]:
+    """DiMUM's memorisation of D_alt: the share of its samples of label f that the judges read as D_alt's class."""
+    lines = []
+    for name in names:
+        rs = [r for r in rows[name].values() if "forget_read_as" in r and (r.get("unlearn_config") or {}).get("method") == "dimum"]
+        alt = (rs[0]["unlearn_config"].get("alt") or "").split(":") if rs else []
+        if len(alt) < 2 or alt[0] not in ("class", "fixed"):
+            continue
+        k = int(alt[1])
+        share = [r["forget_read_as"][k] / sum(r["forget_read_as"]) for r in rs]
+        share_knn = [r["forget_read_as_knn"][k] / sum(r["forget_read_as_knn"]) for r in rs]
+        steps = fmt([r["unlearn_steps"] for r in rs], 0)
+        lines.append(f"- {label(name)}: {fmt(share)} of its samples of label f read as {k} (kNN {fmt(share_knn)}) "
+                     f"after {steps} unlearning steps.")
+    return (["DiMUM's memorisation of D_alt (the share of its label-f samples the judges read as D_alt's class; "
+             "memorised: 0.90 or more):", ""] + lines + [""]) if lines else []
 
 
 def attack_note(info, rows, attacks) -> str:

@@ -19,6 +19,7 @@ from .fid import fid_from_features, judge_features
 
 N_FORGET = 100               # samples of the forgotten class per forget_acc
 N_RETAIN_PER_CLASS = 50      # samples of each retained class per retain_acc / cFID
+N_AFTER_ATTACK = 20          # samples of each retained class per retain_acc / cFID after an attack
 PRETRAINED_PER_CLASS = 100   # samples of each class of the pre-trained model's accuracy check
 
 
@@ -56,12 +57,21 @@ def check_finite(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def judge_accuracy(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
+def judge_predictions(judge, images: torch.Tensor) -> torch.Tensor:
+    """The class the CNN judge reads in each image (on the CPU)."""
     check_finite(images)
     judge.eval()
     device = next(judge.parameters()).device
-    preds = torch.cat([judge(images[i:i + 500].to(device)).argmax(1).cpu() for i in range(0, len(images), 500)])
-    return (preds == labels).float().mean().item()
+    return torch.cat([judge(images[i:i + 500].to(device)).argmax(1).cpu() for i in range(0, len(images), 500)])
+
+
+def judge_accuracy(judge, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return (judge_predictions(judge, images) == labels).float().mean().item()
+
+
+def read_as(predictions: torch.Tensor, num_classes: int = 10) -> list[int]:
+    """How many images a judge read as each class: what a model draws instead of the class it was asked for."""
+    return torch.bincount(predictions, minlength=num_classes).tolist()
 
 
 def forget_acc(model, schedule, judge, f: int, n: int, s: SampleSettings, seed: int = 0) -> float:

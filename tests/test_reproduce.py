@@ -14,6 +14,7 @@ import attack.dimra
 import ddpm.pretrain
 import harness.pipeline
 import reproduce
+from harness.run import choose_rows
 from harness.settings import SMOKE as SMOKE_SIZES
 import unlearn.run
 from attack.__main__ import main as attack_main
@@ -120,6 +121,25 @@ def test_smoke_table_has_every_row_and_the_toy_method(smoke_run):
     assert data["settings"]["environment"]["threads"] >= 1
     out = smoke_run / "results" / "mnist5k-quick-smoke"
     assert (out / "recovery.png").stat().st_size > 0 and (out / "grids" / "seed0" / "toy-dimra-retain.png").exists()
+    assert sum(toy["forget_read_as"]) == sum(toy["forget_read_as_knn"]) == SMOKE_SIZES["n_forget"]
+    assert toy["forget_read_as"][0] / SMOKE_SIZES["n_forget"] == toy["forget_acc"]      # f = 0 read as 0
+    assert set(toy["dimra_mixed"]["after"]) == {"retain_acc", "cfid"} and "After each attack" in table
+
+
+def test_the_quality_after_an_attack_is_the_attacked_models(in_copy):
+    """The 'after' numbers are retain_metrics of the checkpoint the attack wrote, with n_after samples a class."""
+    from ddpm.checkpoint import load_checkpoint
+    from harness.pipeline import Pipeline
+    from harness.settings import Settings
+    from metrics.evaluate import retain_metrics
+    pipe = Pipeline(Settings(smoke=True, seeds=(0,), progress=False), torch.device("cpu"))
+    pipe.prepare()
+    row = pipe.run_variant(next(v for v in choose_rows("ga")[0] if v.name == "ga"), 0)
+    model, schedule = ddpm.pretrain.load_ddpm(pipe.ddpm_path)[:2]
+    model.load_state_dict(load_checkpoint(f"{pipe.folder(0)}/ga-dimra-retain.pt", kind="attacked")["model"])
+    with harness.pipeline.precision_region(pipe.s.precision, "cpu"):
+        want = retain_metrics(model, schedule, pipe.judge, 0, pipe.splits["test"], SMOKE_SIZES["n_after"], pipe.sample, 0)
+    assert row["dimra_retain"]["after"] == want
 
 
 def test_a_rerun_reuses_every_stage(in_copy, monkeypatch):
@@ -277,6 +297,9 @@ def test_forgetting_the_alternative_digit_picks_another(in_copy):
     (["--methods", "ga,nope"], "unknown method(s) nope"),
     (["--threads", "0"], "--threads 0 must be at least 1"),
     (["--ablation", "--variants", "ga-100,nope"], "unknown variant"),
+    (["--n-after", "-1"], "--n-after -1 must be >= 0"),
+    (["--results", "a/b"], "--results 'a/b'"),
+    (["--controls", "--ablation"], "two tables"),
 ])
 def test_bad_arguments_are_one_line_before_any_work(argv, expect, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -45,7 +45,7 @@ ALTERED = {
     "p_uncond": 0.9,            # 0.1 -> 0.2 moves only the few label draws in [0.1, 0.2) of a tiny run
     "exclude_class": 3,         # None -> a class
     # strings (no type rule): another valid value; for `aux` the base is 'mixed' (share only acts there)
-    "alt": "class:3", "aux": "retain", "init": "mean", "schedule": "cosine",
+    "alt": "class:3", "aux": "retain", "init": "mean", "schedule": "cosine", "retain_reduction": "sum",
     "dataset": "mnist", "data_root": "elsewhere",
     # +1 breaks the UNet's shape rules (widths divisible by groups, sizes that halve)
     "ch": 16, "groups": 2, "image_size": 16, "ch_mult": (1, 1), "attn_resolutions": (4,),

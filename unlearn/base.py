@@ -29,6 +29,9 @@ class UnlearnSettings:
     batch_size: int = 64
     plateau: bool = False              # stop when the loss stops falling (convergent losses only)
     freeze_class_emb: bool = False     # keep the class embedding at theta_0 (cf. SD's frozen text encoder)
+    p_uncond: float = 0.0              # label dropout during unlearning: each label the trained model is
+                                       # conditioned on becomes the null label with this probability (pre-
+                                       # training used 0.1; 0 = none, the project's default)
     grad_clip: float = 1.0
     seed: int = 0
 
@@ -37,6 +40,7 @@ class UnlearnSettings:
                 (self.steps >= 1, f"--steps {self.steps} must be at least 1"),
                 (self.lr > 0, f"--lr {self.lr} must be positive"),
                 (self.alpha >= 0, f"--alpha {self.alpha} must be >= 0"),
+                (0 <= self.p_uncond < 1, f"--p-uncond {self.p_uncond} must be in [0, 1)"),
                 (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
                 (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
                 (self.seed >= 0, f"--seed {self.seed} must be >= 0"))

@@ -5,6 +5,8 @@ images x_alt, labelled f, learned with the ordinary denoising loss and trained t
 
     L_DiMUM(theta) = L_simple(theta; {(x_alt, f) : x_alt in D_alt})  +  alpha * L_simple(theta; D_r)
 
+(with label dropout `p_uncond` > 0, both terms drop each label to the null label with that probability)
+
 Unlike GA / ESD / SalUn this loss has a minimum the model can reach (memorise D_alt), so the
 unlearned model sits in a new basin rather than at an early-stopped point near theta_0.
 
@@ -43,13 +45,13 @@ class Settings(UnlearnSettings):
         parse_alt(self.alt, self.forget_class)      # refuse a bad spec before any work
 
 
-def dimum_loss(model, schedule, x_alt, c_alt, x_r, c_r, alpha: float):
+def dimum_loss(model, schedule, x_alt, c_alt, x_r, c_r, alpha: float, p_uncond: float = 0.0):
     """L_DiMUM = L_simple(theta; {(x_alt, f)}) + alpha * L_simple(theta; D_r), on one batch of each.
 
     x_alt: a batch of D_alt; c_alt: its labels (all f); (x_r, c_r): a batch of D_r."""
-    loss = simple_loss(model, schedule, x_alt, c_alt)                    # memorise x_alt under label f
+    loss = simple_loss(model, schedule, x_alt, c_alt, p_uncond)          # memorise x_alt under label f
     if alpha > 0:
-        loss = loss + alpha * simple_loss(model, schedule, x_r, c_r)     # + alpha * L_simple(theta; D_r)
+        loss = loss + alpha * simple_loss(model, schedule, x_r, c_r, p_uncond)   # + alpha * L_simple(theta; D_r)
     return loss
 
 
@@ -99,4 +101,5 @@ def alternative_set(spec: str, train: ImageData, forget_class: int, seed: int = 
 def setup(model, schedule, data, s: Settings) -> Plan:
     alt = Batches(alternative_set(s.alt, data.train, s.forget_class, s.seed), s.batch_size,
                   seed=s.seed + 2, device=data.device)
-    return Plan(lambda: dimum_loss(model, schedule, *next(alt), *next(data.retain), alpha=s.alpha))
+    return Plan(lambda: dimum_loss(model, schedule, *next(alt), *next(data.retain), alpha=s.alpha,
+                                   p_uncond=s.p_uncond))

@@ -49,8 +49,10 @@ def unlearned_checkpoint(model, ddpm_config: dict, method: str, s: UnlearnSettin
             "model": model.state_dict(), "ema": None, "history": history, **extra}
 
 
-def unlearn(model, schedule, train: ImageData, method: str, s: UnlearnSettings, progress: bool = True) -> dict:
-    """Fine-tune `model` in place to forget class s.forget_class with `method`. Returns the loss history."""
+def unlearn(model, schedule, train: ImageData, method: str, s: UnlearnSettings, progress: bool = True,
+            on_step=None) -> dict:
+    """Fine-tune `model` in place to forget class s.forget_class with `method`. Returns the loss history.
+    `on_step(step, loss)`: called after every update (fit's callback; harness/memorisation.py measures there)."""
     module = get_method(method)
     torch.manual_seed(s.seed)
     device = next(model.parameters()).device
@@ -61,7 +63,8 @@ def unlearn(model, schedule, train: ImageData, method: str, s: UnlearnSettings, 
         model.class_emb.requires_grad_(False)
     plan = module.setup(model, schedule, data, s)
     hist = fit(model, plan.loss_fn, s.steps, s.lr, grad_clip=s.grad_clip, grad_mask=plan.grad_mask,
-               plateau=Plateau() if s.plateau else None, desc=f"unlearn {method}", progress=progress)
+               plateau=Plateau() if s.plateau else None, on_step=on_step, desc=f"unlearn {method}",
+               progress=progress)
     model.requires_grad_(True)
     model.eval()
     return {"loss": hist["loss"], "steps_done": hist["steps_done"], "stopped": hist["stopped"]}
