@@ -34,6 +34,8 @@ RETAIN_TERM = ("esd+retain", "salun", "dimum")              # alpha = 1 (ESD's c
 NO_RETAIN_TERM = ("esd", "salun-alpha0", "dimum-alpha0")    # the same methods at alpha = 0
 OTHER_SIDE = ("inversion", "datafree", "uncond")            # attacks that do not share the retain objective
 UNCOND = "uncond"      # the unconditional branch's share of f, decided like a one-point curve
+BROKEN = 0.5           # a row whose retain_acc (mean over seeds) is below this is a broken model: its "forgot"
+                       # says nothing about forgetting one class, so its evidence is listed but not counted
 # claim -> (its words, the rows it is about, the attacks, the verdict that supports it)
 CLAIMS = {
     "C1": ("Fine-tuning unlearning (GA, ESD, SalUn) is reversed by DiMRA on retained data only", FINETUNING,
@@ -57,6 +59,8 @@ def evidence_from_run(path: str) -> list[dict]:
         data = json.load(f)
     info, rows, out = data["settings"], data["rows"], []
     for name in rows:
+        accs = [r["retain_acc"] for r in rows[name].values() if "retain_acc" in r]
+        retain = sum(accs) / len(accs) if accs else None
         for attack in info.get("attacks", ["dimra_retain", "dimra_mixed"]):
             steps = horizon_of(info, attack)
             for judge, v in decisions(rows, name, attack, info["n_forget"], steps).items():
@@ -64,9 +68,10 @@ def evidence_from_run(path: str) -> list[dict]:
                 lr = f", lr {a['lr']:g}" if "lr" in a else ""
                 out.append({"row": name, "attack": attack, "judge": judge, "verdict": v, "path": path,
                             "setting": f"class {info['forget_class']}, {info['image_size']} px{lr}, "
-                                       f"{steps} steps", "seeds": v.seeds})
+                                       f"{steps} steps", "seeds": v.seeds, "retain_acc": retain})
         for judge, v in uncond_decisions(rows, name).items():
             out.append({"row": name, "attack": UNCOND, "judge": judge, "verdict": v, "path": path, "seeds": v.seeds,
+                        "retain_acc": retain,
                         "setting": f"class {info['forget_class']}, {info['image_size']} px, "
                                    f"{uncond_n(rows)} null-label samples"})
     return out
@@ -112,7 +117,10 @@ def evidence_from_sweep(path: str) -> list[dict]:
 
 
 def outcome(item: dict, wanted: str) -> str:
-    """'holds', 'fails' or 'undecided' for a claim that wants `wanted` ('reversed' or 'resists')."""
+    """'holds', 'fails' or 'undecided' for a claim that wants `wanted` ('reversed' or 'resists'); 'broken'
+    when the row's model lost the retained classes too (retain_acc below BROKEN)."""
+    if item.get("retain_acc") is not None and item["retain_acc"] < BROKEN:
+        return "broken"
     word = item["verdict"].verdict
     return "undecided" if word == "undecided" else "holds" if word == wanted else "fails"
 
@@ -162,11 +170,12 @@ def collect(root: str = ".") -> list[dict]:
 
 def summary_table(items: list[dict]) -> list[str]:
     """The README's table: per claim, which evidence supports it, contradicts it, or cannot decide."""
-    lines = ["| claim | holds in | fails in | undecided in |", "| --- | --- | --- | --- |"]
+    lines = [f"| claim | holds in | fails in | undecided in | not counted: model broken (retain_acc < {BROKEN}) |",
+             "| --- | --- | --- | --- | --- |"]
     for cid, (words, *_) in CLAIMS.items():
         mine = [it for it in items if it["claim"] == cid]
         cells = []
-        for result in ("holds", "fails", "undecided"):
+        for result in ("holds", "fails", "undecided", "broken"):
             ids = [it["id"] + ("¹" if it["seeds"] == 1 else "") for it in mine if it["outcome"] == result]
             cells.append(f"{len(ids)}: " + ", ".join(ids) if ids else "—")
         lines.append(f"| {cid}. {words} | " + " | ".join(cells) + " |")
