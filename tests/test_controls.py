@@ -165,3 +165,11 @@ def test_the_memorisation_curve_is_the_dimum_row_up_to_its_stop(in_copy):
     assert curve["forget"][-1] == row["forget_acc"] and curve["forget_knn"][-1] == row["forget_acc_knn"]
     assert curve["alt"][-1] == row["forget_read_as"][curve["alt_class"]] / n
     assert plateau_stop([1.0] * 199 + [1.0]) == 200 and plateau_stop([1.0] * 150) is None
+
+
+def test_the_memorisation_script_refuses_a_bad_budget_in_one_line(capsys):
+    from harness.memorisation import main
+    from tests.conftest import error_lines
+    assert main(["--smoke", "--steps", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps and --every must be at least 1" in err and len(error_lines(err)) == 1
