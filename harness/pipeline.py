@@ -255,10 +255,9 @@ class Pipeline:
             try:
                 labels = torch.full((self.s.n_forget,), self.f)
                 x_f = generate(model, schedule, labels, self.sample, seed)    # what forget_acc() draws
-                for judge, predict in (("", lambda x: judge_predictions(self.judge, x)), ("_knn", self.knn.predict)):
-                    read = predict(x_f)                                       # the second judge, same samples
-                    row[f"forget_acc{judge}"] = (read == labels).float().mean().item()
-                    row[f"forget_read_as{judge}"] = read_as(read)             # what f's samples are instead
+                cnn, knn = judge_predictions(self.judge, x_f), self.knn.predict(x_f)   # both judges, same samples
+                row.update(forget_acc=(cnn == labels).float().mean().item(), forget_read_as=read_as(cnn),
+                           forget_acc_knn=(knn == labels).float().mean().item(), forget_read_as_knn=read_as(knn))
                 bar.update()
                 row.update(retain_metrics(model, schedule, self.judge, self.f, self.splits["test"],
                                           self.s.n_retain, self.sample, seed))

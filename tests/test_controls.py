@@ -173,3 +173,16 @@ def test_the_memorisation_script_refuses_a_bad_budget_in_one_line(capsys):
     assert main(["--smoke", "--steps", "0"]) == 2
     err = capsys.readouterr().err
     assert "--steps and --every must be at least 1" in err and len(error_lines(err)) == 1
+
+
+def test_a_later_setting_enters_the_models_key_only_away_from_its_default():
+    """Stages cached before p_uncond, mask_guidance and retain_reduction existed computed their defaults:
+    at the default the key is the old one (the field left out); any other value changes the key."""
+    from types import SimpleNamespace
+    from harness.settings import Variant
+    fake = SimpleNamespace(model_ids={None: "base"}, data_ids={"train": "train"}, precision={},
+                           settings=lambda v, seed: make_settings(v.method, forget_class=0, seed=seed, **v.unlearn))
+    key = lambda **u: Pipeline.model_inputs(fake, Variant("x", "salun", u), 0)["unlearn"]   # noqa: E731
+    assert not {"p_uncond", "mask_guidance", "retain_reduction"} & set(key())
+    assert key(p_uncond=0.1)["p_uncond"] == 0.1 and key(retain_reduction="sum")["retain_reduction"] == "sum"
+    assert key(mask_guidance=2.0)["mask_guidance"] == 2.0 and key(fraction=0.3) != key()
