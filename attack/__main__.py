@@ -19,7 +19,8 @@ from ddpm.checkpoint import check_writable, save_checkpoint
 from ddpm.data import check_class, load_splits
 from ddpm.cli import add_flags, given, run_cli
 from ddpm.errors import UserError
-from ddpm.pretrain import load_ddpm, pick_device
+from ddpm.hardware import pick_device
+from ddpm.pretrain import load_ddpm
 from metrics.evaluate import N_FORGET, SampleSettings, forget_acc
 from metrics.judge import JudgeConfig, check_judge_matches, find_judge, load_judge
 

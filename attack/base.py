@@ -1,21 +1,5 @@
-"""What every attack shares: the data an attacker may hold, the recovery curve, and the contract.
-
-An attack is one module of this package (see attack/__init__.py) with
-    LABEL   its name in tables and figures ("DiMRA-retain")
-    THREAT  its threat model in one line (the module docstring holds the full one and the equation)
-    Config  a dataclass: the attack's defaults, the ONLY place those numbers live; its __post_init__
-            raises a one-line UserError on a bad value (ddpm.errors.require)
-    run(model, schedule, data: AttackData, cfg: Config, measure=None, progress=True, start=None) -> dict
-            attacks `model`; returns {'curve': {'step': [...], 'forget_acc': [...]}, 'loss': [...],
-            'diverged': bool, 'n_real': int, 'n_real_forget': int}: the recovery curve, the attack's
-            loss at every step, whether it stopped on a NaN/inf loss, and how many real images it
-            read (of them, how many of the forgotten class). An attack may add keys of its own.
-    and optionally
-    as_attacked(model, data, result) -> context manager: inside it, `model` IS the attacked model
-            (its samples and its state_dict), for attacks that do not leave their result in the
-            weights (inversion: label f means the learned embedding). `as_attacked` below is the
-            call that works for every attack. state_dict() returns the live tensors: save or copy
-            them inside the context.
+"""What every attack shares: the data an attacker may hold, the recovery curve, and the calls that
+work for every attack (what an attack module defines: attack/__init__.py).
 
 The measure. `measure(model) -> float` samples `model` with label f (e.g. metrics.evaluate.forget_acc)
 and is called with the model in the attack's current state: after `step` fine-tuning steps, or,
@@ -57,7 +41,8 @@ class AttackConfig:
 
 def as_attacked(module, model, data: AttackData, result: dict):
     """The context in which `model` is the attacked model (its samples, its state_dict): the
-    attack's own `as_attacked` when it has one, else the model as it is (the weights hold the attack)."""
+    attack's own `as_attacked` when it has one, else the model as it is (the weights hold the attack).
+    state_dict() returns the live tensors: save or copy them inside the context."""
     own = getattr(module, "as_attacked", None)
     return own(model, data, result) if own is not None else contextlib.nullcontext(model)
 
@@ -72,11 +57,12 @@ def attacked_checkpoint(model, ddpm_config: dict, name: str, cfg, forget_class: 
 
 
 class Curve:
-    """The recovery curve of an attack of `steps` steps: measure(model) at step 0, every `every` steps
-    and at the last step (attack.dimra's schedule). `on_step` is `fit`'s callback."""
+    """The recovery curve of an attack of `steps` steps: measure(model) at step 0, every `every` steps,
+    at each step of `at` (denser early points, e.g. (10, 25, 50): how fast f comes back) and at the
+    last step. `on_step` is `fit`'s callback."""
 
-    def __init__(self, measure, model, every: int, steps: int):
-        self.measure, self.model, self.every, self.steps = measure, model, every, steps
+    def __init__(self, measure, model, every: int, steps: int, at: tuple = ()):
+        self.measure, self.model, self.every, self.steps, self.at = measure, model, every, steps, set(at)
         self.points = {"step": [], "forget_acc": []}
 
     def record(self, step: int, value: float | None = None) -> None:
@@ -89,5 +75,5 @@ class Curve:
         self.model.train(training)
 
     def on_step(self, step: int, loss: float) -> None:
-        if step % self.every == 0 or step == self.steps:
+        if step % self.every == 0 or step == self.steps or step in self.at:
             self.record(step)

@@ -2,8 +2,8 @@
 
 Threat model: the attacker holds theta_u and its checkpoint (so its sampler settings and label
 dropout), and no real image at all, not even of the retained classes. It draws `n_samples`
-images of the retained classes from theta_u itself (labels c != f in turn, DDIM with guidance:
-the project's evaluation sampler, metrics.evaluate.generate), stores them as 8-bit images, and
+images of the retained classes from theta_u itself (labels c != f in turn, DDIM with guidance,
+drawn as the evaluation draws its samples), stores them as 8-bit images, and
 fine-tunes on them with the pre-training loss, label dropout included:
 
     D_syn  = {(x, c) : c != f,  x ~ p_theta_u(x | c)}
@@ -14,14 +14,14 @@ and it does not share the objective of a retain term (L_simple on the real retai
 model at that objective's minimum need not be at this one's.
 """
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from ddpm.data import Batches, ImageData
-from ddpm.diffusion import simple_loss
-from ddpm.errors import require
+from ddpm.diffusion import ddim_sample, simple_loss
+from ddpm.errors import UserError, require
 from ddpm.train_loop import fit
-from metrics.evaluate import SampleSettings, check_finite, generate
 
 from .base import AttackConfig, AttackData, Curve
 
@@ -51,11 +51,28 @@ class Config(AttackConfig):
                 (self.seed >= 0, f"--seed {self.seed} must be >= 0"))
 
 
-def own_samples(model, schedule, f: int, n: int, s: SampleSettings, seed: int) -> ImageData:
-    """n samples of theta_u, labels cycling over the retained classes c != f, quantised to uint8."""
+class Sampler(NamedTuple):
+    """How the attacker samples theta_u: as the evaluation does (metrics.evaluate.SampleSettings.of(its
+    checkpoint's config): DDIM steps, guidance, images a call)."""
+    steps: int
+    guidance: float
+    batch_size: int = 500
+
+
+@torch.no_grad()
+def own_samples(model, schedule, f: int, n: int, s: Sampler, seed: int) -> ImageData:
+    """n samples of theta_u, labels cycling over the retained classes c != f, quantised to uint8: DDIM
+    with guidance in batches of s.batch_size from one seeded generator (metrics.evaluate.generate's draw).
+    `s`: a Sampler, or anything with its fields (metrics.evaluate.SampleSettings)."""
     classes = torch.tensor([c for c in range(model.null_class) if c != f])
     labels = classes.repeat(-(-n // len(classes)))[:n]
-    x = check_finite(generate(model, schedule, labels, s, seed))       # a diverged model is refused here
+    g = torch.Generator().manual_seed(seed)
+    model.eval()
+    x = torch.cat([ddim_sample(model, schedule, labels[i:i + s.batch_size], steps=s.steps, guidance=s.guidance,
+                               generator=g).cpu() for i in range(0, n, s.batch_size)])
+    if not torch.isfinite(x).all():                                   # a diverged model is refused here
+        bad = (~torch.isfinite(x)).flatten(1).any(1).sum().item()
+        raise UserError(f"{bad} of {n} generated images are NaN/inf: the model diverged")
     return ImageData(((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8), labels)
 
 
@@ -65,7 +82,8 @@ def run(model, schedule, data: AttackData, cfg: Config, measure=None, progress: 
     Returns the common result (attack/base.py) plus 'n_synthetic', the size of D_syn."""
     mcfg = data.config()
     p_uncond = cfg.p_uncond if cfg.p_uncond is not None else mcfg.p_uncond
-    synthetic = own_samples(model, schedule, data.forget_class, cfg.n_samples, SampleSettings.of(mcfg), cfg.seed)
+    sampler = Sampler(steps=mcfg.ddim_steps, guidance=mcfg.guidance)
+    synthetic = own_samples(model, schedule, data.forget_class, cfg.n_samples, sampler, cfg.seed)
     torch.manual_seed(cfg.seed)
     batches = Batches(synthetic, cfg.batch_size, seed=cfg.seed, device=next(model.parameters()).device)
     curve = Curve(measure, model, cfg.eval_every, cfg.steps)

@@ -5,13 +5,20 @@ as in pre-training) on an auxiliary data set the attacker holds:
 
     theta* = argmin_theta L_simple(theta; D_aux),   starting from theta_u, for K steps at rate lr
 
-Two threat models (`attack_set`): 'retain', where D_aux holds no image of the forgotten class f
-(the attacker need not know f), and 'mixed', where f is a share of D_aux. If unlearning only
-moved theta a little from the pre-trained theta_0, this pulls it back into theta_0's basin and f
-is generated again. The forget-class accuracy is measured every few steps: that recovery curve
-is the attack's result.
+If unlearning only moved theta a little from the pre-trained theta_0, this pulls it back into
+theta_0's basin and f is generated again. The forget-class accuracy is measured every few steps:
+that recovery curve is the attack's result.
+
+The threat model is a setting, `aux` (D_aux = attack_set(aux_split, f, aux, share)), and the registry
+holds DiMRA twice, its threat model fixed (RETAIN and MIXED at the end: dimra_retain, dimra_mixed):
+  retain  the attacker holds theta_u and ordinary data of the retained classes only (every held-out
+          'aux' image whose label is not f); it need not even know which class was forgotten.
+          D_aux = {(x, c) in aux : c != f}
+  mixed   its data happens to contain some images of f, as any uniform sample of digits would: every
+          held-out image of the retained classes plus m held-out images of f, m chosen so that f is
+          `share` of the set (10 % by default). D_aux = D_r^aux + m images of f
 """
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -36,9 +43,13 @@ class DiMRAConfig:
     # steps) gives the same verdicts as 50 (7 points) on the committed curves, for 3 fewer samplings
     # an attack (docs/benchmarks.md, "Less evaluation work")
     eval_every: int = 100
+    # extra steps at which forget_acc is measured too (e.g. (10, 25, 50): how fast f comes back,
+    # the relearning delay); empty by default, and then left out of to_dict() and so of cache keys
+    eval_at: tuple = ()
     seed: int = 0
 
     def __post_init__(self):
+        self.eval_at = tuple(sorted(set(int(s) for s in self.eval_at)))
         checks = [(self.aux in ("retain", "mixed"), f"--aux {self.aux!r}: use 'retain' or 'mixed'"),
                   (0 <= self.share < 1, f"--share {self.share} must be in [0, 1)"),
                   (self.steps >= 1, f"--steps {self.steps} must be at least 1"),
@@ -47,13 +58,18 @@ class DiMRAConfig:
                   (0 <= self.p_uncond < 1, f"--p-uncond {self.p_uncond} must be in [0, 1)"),
                   (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
                   (self.eval_every >= 1, f"--eval-every {self.eval_every} must be at least 1"),
+                  (all(0 < s < self.steps for s in self.eval_at),
+                   f"--eval-at {' '.join(map(str, self.eval_at))}: steps must lie in 1..{self.steps - 1}"),
                   (self.seed >= 0, f"--seed {self.seed} must be >= 0")]
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not d["eval_at"]:
+            del d["eval_at"]
+        return d
 
 
 def attack_set(aux: ImageData, forget_class: int, mode: str, share: float, seed: int = 0) -> ImageData:
@@ -100,7 +116,7 @@ def dimra(model, schedule, d_aux: ImageData, forget_class: int, cfg: DiMRAConfig
             model.train()
 
     def on_step(step: int, loss: float) -> None:
-        if step % cfg.eval_every == 0 or step == cfg.steps:
+        if step % cfg.eval_every == 0 or step == cfg.steps or step in cfg.eval_at:
             record(step)
 
     record(0, start)
@@ -113,7 +129,7 @@ def dimra(model, schedule, d_aux: ImageData, forget_class: int, cfg: DiMRAConfig
 
 def run_threat(mode: str, model, schedule, data, cfg: DiMRAConfig, measure=None, progress: bool = True,
                start: float | None = None) -> dict:
-    """The registry's face of DiMRA under one threat model (attack/dimra_retain.py, dimra_mixed.py):
+    """DiMRA under the threat model `mode`, as the registry runs it (RETAIN, MIXED below):
     D_aux = attack_set(data.aux, f, mode, cfg.share, seed=data.seed), then dimra(...) on it, unchanged.
     `data` is an attack.base.AttackData; the result is dimra's plus how many real images D_aux holds."""
     if data.aux is None:
@@ -123,3 +139,38 @@ def run_threat(mode: str, model, schedule, data, cfg: DiMRAConfig, measure=None,
     d_aux = attack_set(data.aux, data.forget_class, mode, cfg.share, seed=data.seed)
     res = dimra(model, schedule, d_aux, data.forget_class, cfg, measure=measure, progress=progress, start=start)
     return {**res, "n_real": len(d_aux), "n_real_forget": int((d_aux.labels == data.forget_class).sum())}
+
+
+# ----------------------------------------------------------------------------- the registry's two entries
+@dataclass
+class RetainConfig(DiMRAConfig):
+    """DiMRAConfig under the threat model 'retain': `aux` is fixed and `share` has no use, so neither is
+    a setting (a flag); both stay fields, so its to_dict() is DiMRAConfig(aux='retain')'s."""
+    aux: str = field(default="retain", init=False)
+    share: float = field(default=DiMRAConfig.share, init=False)
+
+
+@dataclass
+class MixedConfig(DiMRAConfig):
+    """DiMRAConfig under the threat model 'mixed': `aux` is fixed, so it is not a setting (a flag)."""
+    aux: str = field(default="mixed", init=False)
+
+
+class ThreatModel:
+    """DiMRA with its threat model fixed: what attack/__init__.py says an attack defines (LABEL, THREAT,
+    Config, run, a docstring), so the registry holds it as it holds an attack module."""
+    HEADLINE = True    # attacked in every run by default (the paper's attack); the others by --attacks
+
+    def __init__(self, mode: str, config: type, threat: str):
+        self.mode, self.Config, self.THREAT, self.LABEL = mode, config, threat, f"DiMRA-{mode}"
+        self.__doc__ = f"DiMRA-{mode}: DiMRA with aux={mode!r} (its threat model: attack/dimra.py's docstring)."
+
+    def run(self, model, schedule, data, cfg, measure=None, progress: bool = True, start=None) -> dict:
+        """run_threat(mode, ...): D_aux = attack_set(data.aux, f, mode, ...), then dimra on it."""
+        return run_threat(self.mode, model, schedule, data, cfg, measure=measure, progress=progress, start=start)
+
+
+RETAIN = ThreatModel("retain", RetainConfig, "fine-tunes theta_u with L_simple on held-out images of the "
+                     "retained classes only (no image of f)")
+MIXED = ThreatModel("mixed", MixedConfig, "fine-tunes theta_u with L_simple on held-out images of every "
+                    "class, f a `share` of them")

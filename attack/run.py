@@ -36,11 +36,6 @@ def make_config(name: str, **overrides):
     return get_attack(name).Config(**given)
 
 
-def config_dict(name: str, cfg) -> dict:
-    """What results and checkpoints record: the attack's name and every one of its settings."""
-    return {"name": name, **cfg.to_dict()}
-
-
 def run_attack(name: str, model, schedule, data: AttackData, cfg, measure=None, progress: bool = True,
                start: float | None = None) -> dict:
     """get_attack(name).run(...), with the settings' type and the result's keys checked (attack/base.py)."""

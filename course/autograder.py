@@ -2,28 +2,28 @@
 
     python -m course.assignment autograder OUT.zip [--parts ga,esd] [--hidden-visibility after_published]
 
-At the zip's root: setup.sh and run_autograder (course/autograder_files/), requirements.txt,
-pytest.ini, the project's packages with the chosen parts' bodies already replaced by their TODO (the
-zip holds no reference body: the tests do not need one, and a student's code, which runs next to
-these files, cannot read one), and from course/ what grading needs: the public and hidden tests of
-the chosen parts, the modules that run them, and course/autograder.json (the parts, and the
-visibility of the hidden tests on Gradescope).
+At the zip's root: setup.sh and run_autograder (course/autograder_files/), requirements.txt (what
+grading imports: course/autograder_files/requirements.txt), the project's packages with the chosen
+parts' bodies already replaced by their TODO and their twins left out (the zip holds no reference
+body: the tests compare with formulas, not with a reference), and from course/ what grading needs:
+the public and hidden tests of the chosen parts, the modules that run them, and
+course/autograder.json (the parts, the visibility of the hidden tests, each part's time and memory
+limits, and the user the students' code runs as).
 """
 import json
 import os
 import zipfile
 
 from course.gradescope import CONFIG, VISIBILITIES
-from course.parts import KINDS, ROOT, test_file
-from course.student_copy import removed_functions, repo_files
-from course.stub import stub_source
+from course.parts import KINDS, ROOT, STUDENT_COURSE_FILES, test_file
+from course.sandbox import Limits
+from course.student_copy import repo_files
+from course.stub import stub_file
 
-TOP_FILES = ["requirements.txt", "pytest.ini"]
+TOP_FILES = {"requirements.txt": "course/autograder_files/requirements.txt", "pytest.ini": "pytest.ini"}
 SCRIPTS = {"setup.sh": "course/autograder_files/setup.sh", "run_autograder": "course/autograder_files/run_autograder"}
-GRADING_COURSE_FILES = ["course/__init__.py", "course/parts.py", "course/feedback.py", "course/conftest.py",
-                        "course/testkit.py", "course/runner.py", "course/stub.py", "course/grading.py",
-                        "course/gradescope.py", "course/public/__init__.py", "course/hidden/__init__.py",
-                        "course/hidden/formulas.py"]
+GRADING_COURSE_FILES = [f for f in STUDENT_COURSE_FILES if f not in ("course/check.py", "course/exercises.py")] + \
+    ["course/stub.py", "course/grading.py", "course/gradescope.py", "course/hidden/__init__.py", "course/hidden/formulas.py"]
 
 
 class AutograderError(Exception):
@@ -37,26 +37,28 @@ def package_files(root: str) -> list[str]:
     return [p for p in repo_files(root) if p.endswith(".py") and "/" in p and is_package(p.split("/")[0])]
 
 
-def zip_contents(parts: list, hidden_visibility: str, root: str = ROOT) -> dict:
+def zip_contents(parts: list, hidden_visibility: str, root: str = ROOT, limits: Limits | None = None) -> dict:
     """{path in the zip: text} of everything but the two scripts."""
-    chosen = removed_functions(parts)
+    limits = limits or Limits()
     tests = [test_file(part, kind) for part in parts for kind in KINDS]
+    sources = {**TOP_FILES, **{p: p for p in package_files(root) + GRADING_COURSE_FILES + tests}}
     contents = {}
-    for path in TOP_FILES + package_files(root) + GRADING_COURSE_FILES + tests:
+    for name, path in sources.items():
         with open(os.path.join(root, path), encoding="utf-8") as f:
-            text = f.read()
-        contents[path] = stub_source(text, chosen[path]) if path in chosen else text
-    contents[CONFIG] = json.dumps({"parts": parts, "hidden_visibility": hidden_visibility}, indent=2) + "\n"
+            contents[name] = stub_file(f.read(), path, parts)
+    contents[CONFIG] = json.dumps({"parts": parts, "hidden_visibility": hidden_visibility, "part_s": limits.part_s,
+                                   "memory_mb": limits.memory_mb, "user": "nobody"}, indent=2) + "\n"
     return contents
 
 
-def write_autograder(out: str, parts: list, hidden_visibility: str = "after_published", root: str = ROOT) -> int:
+def write_autograder(out: str, parts: list, hidden_visibility: str = "after_published", root: str = ROOT,
+                     limits: Limits | None = None) -> int:
     """Write the zip to `out`; returns the number of files in it."""
     if hidden_visibility not in VISIBILITIES:
         raise AutograderError(f"--hidden-visibility {hidden_visibility!r}: use one of {', '.join(VISIBILITIES)}")
     if os.path.exists(out):
         raise AutograderError(f"{out} exists: choose a new file name")
-    contents = zip_contents(parts, hidden_visibility, root)
+    contents = zip_contents(parts, hidden_visibility, root, limits)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for name, source in SCRIPTS.items():
             with open(os.path.join(root, source), encoding="utf-8") as f:

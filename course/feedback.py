@@ -1,21 +1,19 @@
-"""One line of feedback for each failing test, and the record the graders read.
+"""One line of feedback for each failing test, and nothing in it the student should not read.
 
-course/conftest.py calls these for every test under course/. A failing test is reported as one line:
+A failing test is reported as one line:
 
     the property of the math that failed      (the message of testkit.expect)
     not implemented yet: ga_loss              (the function still raises its TODO)
     RuntimeError: shapes ... (unlearn/ga.py, line 31)     (an error in the student's code)
 
-instead of a traceback. When the environment variable COURSE_RESULTS names a file, every collected
-test and every result is appended to it as one JSON line; course/runner.py reads it.
+instead of a traceback. `Redactor` withholds a message that quotes the grader's files (the hidden
+tests, the grader's modules, a reference body): a student's code could read one and raise or print
+it. Every message is cut to MAX_CHARS.
 """
-import json
-import os
-import traceback
-
 import pytest
 
-RESULTS_ENV = "COURSE_RESULTS"
+MAX_CHARS, PRINTED_CHARS, WINDOW = 400, 200, 32
+WITHHELD = "(message withheld: it quoted the grader's files)"
 
 
 class TestTimeout(Exception):
@@ -27,65 +25,49 @@ def first_line(text: str) -> str:
     return lines[0].strip() if lines else ""
 
 
-def where(tb) -> str:
-    """'file, line N' of the deepest frame of the traceback `tb` in the project's own code outside
-    course/ (the student's code, usually); '' when the error did not pass through it."""
-    root = os.getcwd()
-    for frame in reversed(traceback.extract_tb(tb)):
-        path = os.path.relpath(os.path.abspath(frame.filename), root)
-        if not path.startswith(("..", "course" + os.sep)) and "site-packages" not in path:
-            return f"{path}, line {frame.lineno}"
-    return ""
+def collapse(text: str) -> str:
+    return " ".join(str(text).split())
 
 
-def describe(error: BaseException, tb=None) -> str:
-    """One line naming an exception: its type, the first line of its message, and where it happened."""
-    if isinstance(error, SyntaxError):
-        path = os.path.relpath(error.filename or "?", os.getcwd())
-        return f"SyntaxError: {error.msg} ({path}, line {error.lineno})"
-    place = where(tb if tb is not None else error.__traceback__)
+def describe(error: BaseException) -> str:
+    """One line naming an exception raised in the grader's own process: its type and first line."""
     message = first_line(error)
-    return f"{type(error).__name__}{': ' + message if message else ''}{f' ({place})' if place else ''}"
+    return f"{type(error).__name__}{': ' + message if message else ''}"
 
 
 def one_line(excinfo) -> str:
-    """The one-line report of a failed test, from pytest's ExceptionInfo."""
+    """The one-line report of a failed test under plain pytest, from pytest's ExceptionInfo."""
     error = excinfo.value
     if isinstance(error, pytest.fail.Exception):         # testkit.expect: the property that failed
         return first_line(error.msg)
-    if isinstance(error, NotImplementedError) and str(error).startswith("TODO"):
-        return f"not implemented yet: {str(error).removeprefix('TODO:').strip()}"
-    if isinstance(error, TestTimeout):
-        return first_line(error)
-    return describe(error, excinfo.tb)
+    return first_line(error) if type(error).__name__ in ("StudentError", "PartStopped", "TestTimeout") \
+        else describe(error)
 
 
-def test_identity(item) -> dict:
-    """Which part and kind (public / hidden) a test belongs to, from its file course/<kind>/test_<part>.py,
-    and its title: the first line of its docstring, with the test's parameters if it has any."""
-    path = item.nodeid.split("::")[0]
-    kind = os.path.basename(os.path.dirname(path))
-    part = os.path.basename(path).removeprefix("test_").removesuffix(".py")
-    doc = getattr(getattr(item, "function", None), "__doc__", None)
-    title = first_line(doc) if doc else item.originalname.replace("_", " ")
-    params = item.name[len(item.originalname):]          # '[0.3]' for a parametrized test, else ''
-    return {"id": item.nodeid, "part": part, "kind": kind, "name": item.name, "title": f"{title} {params}".strip()}
+def cut(text: str, limit: int = MAX_CHARS) -> str:
+    text = collapse(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _append(record: dict) -> None:
-    path = os.environ.get(RESULTS_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+class Redactor:
+    """Withholds messages that quote any of `paths` (files of the grader) beyond the test's own file."""
 
+    def __init__(self, paths: list, extra_texts: tuple = ()):
+        texts = list(extra_texts)
+        for path in paths:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    texts.append(f.read())
+            except (OSError, UnicodeDecodeError):
+                continue
+        self.corpus = collapse("\n".join(texts))
 
-def record_collected(items) -> None:
-    for item in items:
-        _append({"event": "collected", **test_identity(item)})
-
-
-def record_result(item, report) -> None:
-    """Append the test's outcome once: at its call phase, or at a setup phase that failed."""
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        message = "" if report.passed else str(report.longrepr)
-        _append({"event": "result", **test_identity(item), "passed": report.passed, "message": message})
+    def clean(self, message: str, own_text: str = "") -> str:
+        """`message` in one line of at most MAX_CHARS, or WITHHELD if it quotes the grader's files."""
+        message = cut(message)
+        own = collapse(own_text)
+        for start in range(0, max(1, len(message) - WINDOW + 1), 8):
+            window = message[start:start + WINDOW]
+            if len(window) == WINDOW and window in self.corpus and window not in own:
+                return WITHHELD
+        return message

@@ -9,16 +9,25 @@ comment and with its whitespace collapsed. A line counts as telling unless
     not a part of the answer (tools and scripts do not count: one of them could quote a body);
   - it is in IDIOMS, written out below with the reason why it gives nothing away.
 A file of the copy leaks if a telling line occurs in it (whitespace collapsed; for a notebook, in any
-of its JSON strings: sources and saved outputs). Files that are not UTF-8 text (weights, images) are
-skipped. This file quotes no reference line itself; it reads them from the repository.
+of its JSON strings: sources and saved outputs; for an archive, .zip, .whl, .tar, .tar.gz or .tgz, in
+any of its members, archives within it included), or if it names a hidden test (test_<name> of
+course/hidden/), or if it is an archive holding a file of course/hidden/. Other files that are not
+UTF-8 text (weights, images) are skipped. This file quotes no reference line itself; it reads them
+from the repository.
 """
 import io
 import json
 import os
+import re
+import tarfile
 import tokenize
+import zipfile
 
-from course.parts import PARTS, ROOT
+from course.parts import PARTS, ROOT, test_file, twins
 from course.stub import body_start, function_span, top_level_functions
+
+ARCHIVES = (".zip", ".whl", ".tar", ".tar.gz", ".tgz")
+MAX_MEMBER = 16 << 20
 
 MIN_CHARS = 25
 LIBRARY_PACKAGES = ("ddpm", "unlearn", "attack", "metrics")
@@ -59,7 +68,8 @@ def package_files(root: str) -> list[str]:
 
 def library_text(root: str, parts: list) -> str:
     """The packages' code without the removed functions, collapsed: what the copy keeps anyway."""
-    removed = {path: [name for p in parts for f, name in PARTS[p] if f == path] for path in package_files(root)}
+    removed = {path: [name for p in parts for f, name in PARTS[p] if f == path] + twins(parts).get(path, [])
+               for path in package_files(root)}
     chunks = []
     for path, names in removed.items():
         with open(os.path.join(root, path), encoding="utf-8") as f:
@@ -89,41 +99,80 @@ def telling_lines(parts: list, root: str = ROOT) -> dict:
             if len(line) >= MIN_CHARS and line not in IDIOMS and line not in library}
 
 
-def searchable_text(path: str) -> str | None:
-    """A file's text for the search (a notebook: all its JSON strings); None if it is not UTF-8 text."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (UnicodeDecodeError, OSError):
-        return None
-    if path.endswith(".ipynb"):
-        strings = []
+def notebook_strings(text: str) -> str:
+    """All the JSON strings of a notebook: its cells' sources and saved outputs."""
+    strings = []
 
-        def walk(node):
-            if isinstance(node, str):
-                strings.append(node)
-            elif isinstance(node, list):
-                if all(isinstance(x, str) for x in node):
-                    strings.append("".join(node))    # a cell's source or an output's text, line by line
-                else:
-                    for x in node:
-                        walk(x)
-            elif isinstance(node, dict):
-                for x in node.values():
+    def walk(node):
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, list):
+            if all(isinstance(x, str) for x in node):
+                strings.append("".join(node))        # a cell's source or an output's text, line by line
+            else:
+                for x in node:
                     walk(x)
-        walk(json.loads(text))
-        text = "\n".join(strings)
-    return collapse(text)
+        elif isinstance(node, dict):
+            for x in node.values():
+                walk(x)
+    walk(json.loads(text))
+    return "\n".join(strings)
+
+
+def archive_members(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """(member name, bytes) of a .zip / .whl / .tar(.gz) archive; [] if it cannot be read."""
+    try:
+        if name.endswith((".zip", ".whl")):
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                return [(i.filename, z.read(i)) for i in z.infolist() if not i.is_dir() and i.file_size <= MAX_MEMBER]
+        with tarfile.open(fileobj=io.BytesIO(data)) as t:
+            return [(m.name, t.extractfile(m).read()) for m in t.getmembers() if m.isfile() and m.size <= MAX_MEMBER]
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError):
+        return []
+
+
+def texts_of(name: str, data: bytes, depth: int = 0) -> list[tuple[str, str]]:
+    """(where, searchable text) of a file given its bytes: its text, a notebook's strings, or, for an
+    archive, the member names and each member's texts (archives within archives too)."""
+    if name.endswith(ARCHIVES) and depth < 3:
+        members = archive_members(name, data)
+        out = [(name, "\n".join(m for m, _ in members))]
+        for member, content in members:
+            out += [(f"{name}!{where}", text) for where, text in texts_of(member, content, depth + 1)]
+        return out
+    try:
+        text = data.decode("utf-8")
+        return [(name, collapse(notebook_strings(text) if name.endswith(".ipynb") else text))]
+    except (UnicodeDecodeError, ValueError):
+        return []
+
+
+def hidden_names(root: str = ROOT) -> list[str]:
+    """The names of the hidden tests of every part."""
+    names = set()
+    for part in PARTS:
+        try:
+            with open(os.path.join(root, test_file(part, "hidden")), encoding="utf-8") as f:
+                names |= set(re.findall(r"^def (test_\w+)", f.read(), re.M))
+        except OSError:
+            continue
+    return sorted(names)
 
 
 def find_leaks(copy_dir: str, parts: list, root: str = ROOT) -> list[tuple[str, str, str]]:
-    """(file of the copy, telling line, 'file:function' it comes from) for every telling line found."""
+    """(file of the copy, what was found, where it comes from) for every telling line of a removed
+    body, every hidden test's name, and every file of course/hidden/ inside an archive."""
     lines, hits = telling_lines(parts, root), []
-    for folder, dirs, names in os.walk(copy_dir):
+    names = re.compile(r"\b(" + "|".join(hidden_names(root)) + r")\b") if hidden_names(root) else None
+    for folder, dirs, files in os.walk(copy_dir):
         dirs[:] = sorted(d for d in dirs if d not in (".git", ".venv", "__pycache__"))
-        for name in sorted(names):
+        for name in sorted(files):
             path = os.path.join(folder, name)
-            text = searchable_text(path)
-            if text is not None:
-                hits += [(os.path.relpath(path, copy_dir), line, source) for line, source in lines.items() if line in text]
+            with open(path, "rb") as f:
+                found = texts_of(os.path.relpath(path, copy_dir), f.read())
+            for where, text in found:
+                hits += [(where, line, source) for line, source in lines.items() if line in text]
+                hits += [(where, n, "a hidden test's name") for n in sorted(set(names.findall(text)))] if names else []
+                if "!" not in where and where.endswith(ARCHIVES) and "course/hidden/" in text:
+                    hits.append((where, "course/hidden/", "an archive holding the hidden tests"))
     return hits

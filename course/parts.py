@@ -17,13 +17,39 @@ PARTS = {
     "ddim": [("ddpm/diffusion.py", "ddim_step")],
     "dimra": [("attack/dimra.py", "dimra")],
 }
+# Functions left out of a copy with the part, ungraded, because a student could rebuild the part's
+# body from them in a few lines (course/twins.py measures it; tests/test_course_copy.py checks that a
+# copy holds no other such twin): the losses are variations of one template, and the other attacks
+# share DiMRA's whole skeleton. A twin that is itself a chosen part is removed anyway.
+TWINS = {
+    "ga": [("unlearn/dimum.py", "dimum_loss"), ("unlearn/esd.py", "esd_loss"), ("unlearn/salun.py", "salun_loss")],
+    "esd": [("unlearn/salun.py", "salun_loss")],
+    "salun": [("unlearn/esd.py", "esd_loss")],
+    "dimum": [("unlearn/ga.py", "ga_loss"), ("unlearn/esd.py", "esd_loss"), ("unlearn/salun.py", "salun_loss")],
+    "ddim": [],
+    "dimra": [("attack/datafree.py", "run"), ("attack/inversion.py", "run")],
+}
 PUBLIC_POINTS, HIDDEN_POINTS = 4.0, 6.0
+# course/'s files in the student copy (with the public tests of the chosen parts): what the students'
+# `make check` runs on. Everything else in course/ is the instructor's.
+STUDENT_COURSE_FILES = ["course/__init__.py", "course/parts.py", "course/feedback.py", "course/conftest.py",
+                        "course/testkit.py", "course/models.py", "course/objects.py", "course/wire.py",
+                        "course/child.py", "course/sandbox.py", "course/runner.py", "course/check.py",
+                        "course/exercises.py", "course/public/__init__.py"]
 KINDS = ("public", "hidden")
 
 
 def functions(part: str) -> list[str]:
     """The names of the functions a student writes for `part`."""
     return [name for _, name in PARTS[part]]
+
+
+def part_of(function: str) -> str:
+    """The part a function belongs to, e.g. 'ga' for 'ga_loss'."""
+    for part, entries in PARTS.items():
+        if function in (name for _, name in entries):
+            return part
+    raise KeyError(f"{function!r} is not a function of any part: see course/parts.py")
 
 
 def files(part: str) -> list[str]:
@@ -43,6 +69,25 @@ def location(function: str) -> tuple[str, str]:
 def test_file(part: str, kind: str) -> str:
     """The tests of `part` of one kind ('public' or 'hidden'), relative to the repository root."""
     return f"course/{kind}/test_{part}.py"
+
+
+def removed(parts: list) -> dict:
+    """{file: [functions]} whose bodies become a TODO for `parts` (what the students write)."""
+    out = {}
+    for part in parts:
+        for path, name in PARTS[part]:
+            out.setdefault(path, []).append(name)
+    return out
+
+
+def twins(parts: list) -> dict:
+    """{file: [functions]} left out as twins of `parts` (TWINS), but not the parts' own functions."""
+    own, out = removed(parts), {}
+    for part in parts:
+        for path, name in TWINS[part]:
+            if name not in own.get(path, []) and name not in out.get(path, []):
+                out.setdefault(path, []).append(name)
+    return out
 
 
 def points(kind: str) -> float:

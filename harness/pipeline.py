@@ -5,10 +5,6 @@ pre-trained DDPM, Retrain, the judges), `run_variant(v, seed)` computes one row 
 evaluation, its attacks), each step a stage of the stage cache (harness/stages.py) under
 runs/<preset>[-<tag>]/. reproduce.py is its command line; harness/workers.py runs rows in worker
 processes; harness/tables.py and harness/figures.py turn the rows into results/<preset>[-<tag>]/.
-
-The pre-trained model is trained once (seed 0, or taken from weights/ when its config matches) and
-shared by all seeds; Retrain is trained once a seed; the seeds vary Retrain, unlearning, the attack
-and sampling.
 """
 import functools
 import os
@@ -21,7 +17,7 @@ from tqdm.auto import tqdm
 
 from attack import ATTACKS
 from attack.base import AttackData, as_attacked, attacked_checkpoint
-from attack.run import config_dict, run_attack
+from attack.run import run_attack
 from attack.run import make_config as make_attack_config
 from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, weights_hash
 from ddpm.data import ImageData, load_splits, save_grid
@@ -33,17 +29,15 @@ from metrics.evaluate import (PRETRAINED_PER_CLASS, NonFiniteSamples, SampleSett
 from metrics.judge import check_judge_matches, default_judge_path, judge_config, load_judge, train_judge
 from metrics.knn import KNNJudge
 from metrics.unconditional import null_samples
-from unlearn import METHODS
 from unlearn.run import make_settings, settings_dict, unlearn, unlearned_checkpoint
 
 from . import stages
-from .settings import SMOKE, Settings, Variant
-
-# Unlearning settings added after stages were cached with them at these values: such a setting enters
-# a model's key only when it differs from this value, so the stages computed before it existed (which
-# computed exactly that) stay valid.
-LATER_SETTINGS = {"p_uncond": 0.0, "mask_guidance": 0.0, "retain_reduction": "mean"}
+from .controls import hide_class_embedding
+from .settings import HIDING_CONTROL, SMOKE, Settings, Variant, retrain_config
 from .workers import run_parallel
+
+LATER_SETTINGS = stages.LATER_SETTINGS    # unlearning settings added later (keys of older stages: harness/stages.py)
+HIDDEN = "hidden-emb"      # the hiding control's row (harness/controls.py)
 
 
 def in_precision(method):
@@ -101,14 +95,15 @@ class Pipeline:
     def base_models(self) -> tuple[str, dict, list]:
         """The pre-trained model's path, {seed: Retrain's path}, and the trainings still needed.
 
-        The pre-trained model is one (seed 0), shared by every seed. Retrain is trained once a seed with
-        that seed (seed 0's file is ddpm-retrain<f>.pt, the shipped one; seed s's ddpm-retrain<f>-seed<s>.pt),
-        so the reference every verdict is measured against carries its own training variance. Each
+        The pre-trained model is one (seed 0), shared by every seed. Retrain is trained once a seed s, with
+        its own seed (settings.retrain_config: never theta_0's initial weights or batches; seed 0's file is
+        ddpm-retrain<f>.pt, the shipped one; seed s's ddpm-retrain<f>-seed<s>.pt), so the reference every
+        verdict is measured against carries its own training variance. Each
         model is trained here (runs/<preset>/<name>.pt, resumed if a run was interrupted), or taken
         from the shipped weights when they match its config."""
         models = [("ddpm", "pretrain", None, self.cfg)] + [
             (f"ddpm-retrain{self.f}" + (f"-seed{seed}" if seed else ""), "retrain" + (f" seed {seed}" if seed else ""),
-             seed, replace(self.cfg, exclude_class=self.f, seed=seed)) for seed in self.s.seeds]
+             seed, retrain_config(self.cfg, self.f, seed)) for seed in self.s.seeds]
         paths, jobs = {}, []
         for name, job, seed, c in models:
             path = os.path.join(self.runs, name + ".pt")
@@ -196,7 +191,7 @@ class Pipeline:
 
     def settings(self, v: Variant, seed: int):
         """The unlearning settings of a row (None for the pre-trained and Retrain rows)."""
-        if v.method in (None, "retrain"):
+        if v.method in (None, "retrain", HIDDEN):
             return None
         s = make_settings(v.method, forget_class=self.f, seed=seed, **v.unlearn)
         return replace(s, steps=min(s.steps, SMOKE["unlearn_steps"])) if self.s.smoke else s
@@ -204,6 +199,8 @@ class Pipeline:
     def model_inputs(self, v: Variant, seed: int) -> dict:
         """What a row's model is computed from; its fingerprint is the model's identity."""
         us = self.settings(v, seed)
+        if v.method == HIDDEN:           # the hiding control: theta_0, f's embedding row redrawn with the seed
+            return {"base": self.model_ids[None], "control": "class embedding row f redrawn", "seed": seed}
         if us is None:
             ids = self.model_ids[v.method]
             return {"weights": ids[seed] if v.method == "retrain" else ids}
@@ -219,6 +216,8 @@ class Pipeline:
         path = self.retrain_paths[seed] if v.method == "retrain" else self.ddpm_path
         model, schedule = load_ddpm(path, self.device)[:2]
         us = self.settings(v, seed)
+        if v.method == HIDDEN:
+            return hide_class_embedding(model, self.f, seed), schedule, None
         if us is None:
             return model, schedule, None
         model_path, key = os.path.join(self.folder(seed), f"{self.key(v)}.pt"), stages.fingerprint(self.model_inputs(v, seed))
@@ -230,6 +229,9 @@ class Pipeline:
             if saved.get("stage_key") == key:
                 model.load_state_dict(saved["model"])
                 return model, schedule, saved["history"]
+        shipped = self.shipped(f"{self.s.preset}-{self.key(v)}-forget{self.f}-seed{seed}", {"stage_key": key})
+        if shipped:                # make demo's unlearned models (tools/ship_weights.py --unlearned)
+            return model, schedule, stages.load_into(model, shipped)
         t0 = time.time()
         hist = unlearn(model, schedule, self.splits["train"], v.method, us, progress=self.s.progress)
         hist.update(seconds=time.time() - t0, config=settings_dict(v.method, us))
@@ -309,9 +311,24 @@ class Pipeline:
                             os.path.join(self.folder(seed), f"{name}.pt"))
         return out
 
+    def attack_config(self, attack: str, seed: int = 0, own: dict | None = None):
+        """An attack's Config: its own defaults, but what the run sets (--attack-steps, --eval-every, the
+        row's seed, --eval-at where the attack takes it) and the row's own changes (`own`)."""
+        s, fields = self.s, getattr(ATTACKS[attack].Config, "__dataclass_fields__", {})
+        given = {"steps": s.attack_steps, "eval_every": s.eval_every, "eval_at": s.eval_at or None}
+        given = {k: v for k, v in given.items() if v is not None and k in fields}
+        return make_attack_config(attack, **{**given, "seed": seed, **(own or {})})
+
     def attacks_of(self, v: Variant) -> tuple:
-        """The attacks a row gets: its own, or the run's (Settings.attacks)."""
+        """The attacks a row gets: its own, or the run's (Settings.attacks); the hiding control only those
+        it is the control of."""
+        if v.method == HIDDEN:
+            return tuple(a for a in self.s.attacks if HIDING_CONTROL.get(a) == HIDDEN)
         return self.s.attacks if v.attacks is None else v.attacks
+
+    def needs_hidden(self) -> bool:
+        """Whether the hiding control has work: an attack or the unconditional measure it controls."""
+        return bool(self.attacks_of(Variant(HIDDEN, HIDDEN)) or self.s.uncond)
 
     @in_precision
     def run_variant(self, v: Variant, seed: int) -> dict:
@@ -327,11 +344,10 @@ class Pipeline:
         for attack in self.attacks_of(v):
             if "diverged" in row:
                 break
-            overrides = {"steps": s.attack_steps, "eval_every": s.eval_every, "seed": seed, **v.attack}
-            cfg = make_attack_config(attack, **overrides)
+            cfg = self.attack_config(attack, seed, v.attack)
             tag = "".join(f"-{k}{val}" for k, val in sorted(v.attack.items()))
             name = f"{key}-{attack.replace('_', '-')}{tag}"
-            recorded = cfg.to_dict() if attack.startswith("dimra_") else config_dict(attack, cfg)   # DiMRA: its old keys
+            recorded = stages.attack_record(attack, cfg.to_dict())          # DiMRA's: its old keys (stages.py)
             inputs = {**judged, "attack": recorded, "aux": self.data_ids["aux"], "second_judge": self.knn.id}
             row[attack] = self._timed("attack", lambda: self.cached(
                 os.path.join(folder, f"{name}.json"), inputs,
@@ -367,22 +383,3 @@ class Pipeline:
         labels = torch.tensor([self.f] * 10 + [k for k in keep for _ in range(10)])
         path = os.path.join(self.results, "grids", f"seed{seed}", name)
         save_grid(generate(model, schedule, labels, self.sample, seed), path)
-
-    def info(self) -> dict:
-        """Plain data for harness/tables.py: every setting the tables and figures state."""
-        s = self.s
-        return {"preset": s.preset, "smoke": s.smoke, "forget_class": self.f, "seeds": list(s.seeds),
-                "retrain_per_seed": True,
-                "ddpm_config": self.cfg.to_dict(), "judge_config": asdict(self.judge_cfg),
-                "judge_test_acc": self.judge_acc, "pretrained_samples": self.pretrained_samples,
-                "knn_judge": {"id": self.knn.id, "k": self.knn.k, "test_acc": self.knn.test_accuracy(self.splits["test"])},
-                "unlearn_defaults": {m: settings_dict(m, make_settings(m, forget_class=self.f)) for m in METHODS},
-                "attack": make_attack_config("dimra_retain", steps=s.attack_steps, eval_every=s.eval_every).to_dict(),
-                "attacks": {a: make_attack_config(a, steps=s.attack_steps, eval_every=s.eval_every).to_dict()
-                            for a in s.attacks},
-                "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "n_after_per_class": s.n_after,
-                "sampler": asdict(self.sample),
-                "environment": {**stages.environment(self.device, s.precision), "machine": f"{os.cpu_count()} CPU cores",
-                                "workers": self.workers, "worker_peak_mb": self.worker_peak_mb},
-                "results_dir": self.results, "image_size": self.cfg.image_size, "stage_seconds": self.timing}
-

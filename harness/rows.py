@@ -5,7 +5,8 @@ import statistics
 
 from unlearn import METHODS
 
-REFERENCES = {"pretrained": ("Pre-trained", "tab:gray"), "retrain": ("Retrain", "black")}
+REFERENCES = {"pretrained": ("Pre-trained", "tab:gray"), "retrain": ("Retrain", "black"),
+              "hidden-emb": ("Pre-trained, f's embedding redrawn", "tab:olive")}
 FALLBACK_COLORS = ["tab:blue", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
 
 

@@ -5,16 +5,18 @@ the research scripts (python -m harness.attack_sweep, ...) and the notebook call
 import os
 import shutil
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import torch
 
 from ddpm.errors import UserError
 from ddpm.hardware import PRECISIONS, pick_device
 from unlearn import METHODS
+from unlearn.run import make_settings, settings_dict
 
-from .pipeline import Pipeline
-from .settings import ABLATION, CONTROLS, Settings, Variant, main_variants
+from . import stages
+from .pipeline import HIDDEN, Pipeline
+from .settings import ABLATION, CONTROLS, Settings, Variant, main_variants, retrain_config
 from .tables import write_ablation, write_main
 from .workers import Eta, children_peak_mb, default_workers, run_parallel
 
@@ -48,7 +50,7 @@ def row_cost(pipe: Pipeline, v: Variant, seed: int) -> float:
     us = pipe.settings(v, seed)
     own_model = not v.model and (v.unlearn or not v.attack)      # rows that share a model add attacks only
     return ((us.steps if us and own_model else 0) + (EVAL_STEPS if own_model else 0)
-            + len(pipe.attacks_of(v)) * pipe.s.attack_steps)
+            + sum(pipe.attack_config(a).steps for a in pipe.attacks_of(v)))
 
 
 def run_rows_in_worker(s: Settings, device: str, variants: list, seed: int) -> dict:
@@ -105,12 +107,32 @@ def run_rows(pipe: Pipeline, variants: list[Variant], seeds, workers: int = 1) -
     return rows
 
 
+def run_info(pipe) -> dict:
+    """Plain data for harness/tables.py: every setting the tables and figures state."""
+    s = pipe.s
+    return {"preset": s.preset, "smoke": s.smoke, "forget_class": pipe.f, "seeds": list(s.seeds),
+            "retrain_per_seed": True, "ddpm_config": pipe.cfg.to_dict(), "judge_config": asdict(pipe.judge_cfg),
+            "judge_test_acc": pipe.judge_acc, "pretrained_samples": pipe.pretrained_samples,
+            "knn_judge": {"id": pipe.knn.id, "k": pipe.knn.k, "test_acc": pipe.knn.test_accuracy(pipe.splits["test"])},
+            "unlearn_defaults": {m: settings_dict(m, make_settings(m, forget_class=pipe.f)) for m in METHODS},
+            "attack": pipe.attack_config("dimra_retain").to_dict(),
+            "attacks": {a: pipe.attack_config(a).to_dict() for a in s.attacks},
+            "retrain_seeds": {seed: retrain_config(pipe.cfg, pipe.f, seed).seed for seed in s.seeds},
+            "n_forget": s.n_forget, "n_retain_per_class": s.n_retain, "n_after_per_class": s.n_after,
+            "sampler": asdict(pipe.sample),
+            "environment": {**stages.environment(pipe.device, s.precision), "machine": f"{os.cpu_count()} CPU cores",
+                            "workers": pipe.workers, "worker_peak_mb": pipe.worker_peak_mb},
+            "results_dir": pipe.results, "image_size": pipe.cfg.image_size, "stage_seconds": pipe.timing}
+
+
+
 def run(s: Settings, device: torch.device, variants: list[Variant], ablation: list[Variant] | None = None,
         workers: int | None = None, argv_text: str = "") -> str:
     """The whole run; returns the path of the table it wrote (ablation.md with `ablation` rows, which
     run on the first seed only; table.md otherwise)."""
     t0 = time.time()
     pipe = Pipeline(s, device)
+    variants = [v for v in variants if v.method != HIDDEN or pipe.needs_hidden()]
     seeds = s.seeds[:1] if ablation else s.seeds
     for v in variants:                 # every row's settings are checked before any work
         for seed in seeds:
@@ -119,9 +141,9 @@ def run(s: Settings, device: torch.device, variants: list[Variant], ablation: li
     pipe.prepare(workers)
     rows = run_rows(pipe, variants, seeds, workers)
     if ablation:
-        write_ablation(pipe.info(), rows, [(v.name, v.factor) for v in ablation], time.time() - t0, argv_text)
+        write_ablation(run_info(pipe), rows, [(v.name, v.factor) for v in ablation], time.time() - t0, argv_text)
         return os.path.join(pipe.results, "ablation.md")
-    write_main(pipe.info(), rows, [v.name for v in variants], time.time() - t0, argv_text)
+    write_main(run_info(pipe), rows, [v.name for v in variants], time.time() - t0, argv_text)
     return os.path.join(pipe.results, "table.md")
 
 

@@ -7,7 +7,6 @@ registered in unlearn/__init__.py; ABLATION lists the rows that vary one factor 
 from dataclasses import dataclass, field, replace
 
 from attack import ATTACKS
-from attack.dimra import DiMRAConfig
 from ddpm.data import check_class
 from ddpm.errors import require
 from metrics.evaluate import N_AFTER_ATTACK, N_FORGET, N_RETAIN_PER_CLASS
@@ -21,6 +20,18 @@ SMOKE = {"ddpm": dict(steps=30, batch_size=16, sample_every=10 ** 9, ckpt_every=
          "pretrained_per_class": 10}
 EVAL_STEPS = 70    # a row's evaluation costs about 70 training steps (15 s vs 0.22 s a step, docs/benchmarks.md)
 WEIGHTS = "weights"              # shipped weights: <preset>-ddpm, <preset>-ddpm-retrain<f>, judge-<data>-<px>
+# Retrain of a run's seed s is trained with seed RETRAIN_SEED + s: never the pre-trained model's seed, so
+# the reference starts from its own initial weights and draws its own batches (with seed s itself,
+# Retrain of seed 0 started from theta_0's exact initial weights and relearned f three times faster).
+RETRAIN_SEED = 1000
+
+
+def retrain_config(cfg, forget_class: int, seed: int):
+    """The DDPMConfig of Retrain for the run's seed `seed`: cfg's recipe without class f, its own seed."""
+    out = replace(cfg, exclude_class=forget_class, seed=RETRAIN_SEED + seed)
+    require((out.seed != cfg.seed, f"Retrain's seed {out.seed} equals the pre-trained model's: "
+                                   f"give the pre-trained model a seed below {RETRAIN_SEED}"))
+    return out
 
 
 
@@ -36,13 +47,29 @@ class Variant:
     model: str = ""                         # the row whose model this row attacks (its files are shared)
 
 
+# The hiding controls: for each attack, a model known to hold f in its weights with f's usual path cut.
+# Attacking theta_0 (the positive control) shows that an attack keeps a class that is there; an attack
+# that cannot bring f back out of its hiding control cannot certify that a method removed f, so its
+# "resists" is not a verdict (harness/decisions.py). docs/design.md, "Validity before verdict".
+#   hidden-emb: theta_0 with f's class-embedding row redrawn (every other weight untouched): f is in the
+#               weights and the unconditional branch, only label f no longer reaches it
+#   esd:        theta_0 after ESD (the run's ESD row): label f redirected by a small fine-tuning move (about 2.8
+#               from theta_0 in weight distance, where Retrain lies 30 to 80 away), which hides f from both
+#               judges at step 0: the shallow change the relearning attacks are built to undo. (GA, the
+#               other candidate, leaves samples the kNN judge still reads as f: it does not hide.)
+HIDING_CONTROL = {"dimra_retain": "esd", "dimra_mixed": "esd", "datafree": "esd",
+                  "inversion": "hidden-emb", "uncond": "hidden-emb"}
+
+
 def main_variants(methods=None, control: bool = False) -> list[Variant]:
-    """The headline rows: the references, then every registered method (or the chosen ones). The
-    pre-trained model is attacked only as the positive control (`control`): an attack that cannot bring
-    the class back out of theta_0 measures nothing."""
+    """The headline rows: the references, then every registered method (or the chosen ones). With
+    `control` the pre-trained model is attacked too (the positive control: an attack that cannot bring
+    the class back out of theta_0 measures nothing) and so is the hiding control theta_0 with f's
+    embedding row redrawn, under the attacks whose control it is."""
     names = list(METHODS) if methods is None else list(methods)
+    hidden = [Variant("hidden-emb", "hidden-emb")]        # attacked only where it is the control (Pipeline.attacks_of)
     return ([Variant("pretrained", None, attacks=None if control else ()), Variant("retrain", "retrain")]
-            + [Variant(m, m) for m in names])
+            + (hidden if control else []) + [Variant(m, m) for m in names])
 
 
 # The controls of the two questions "does a retain term resist attacks that do not share its objective"
@@ -94,8 +121,9 @@ class Settings:
     preset: str = "mnist5k-quick"
     seeds: tuple = (0, 1, 2)
     forget_class: int = 0
-    attack_steps: int | None = None    # None: DiMRAConfig's default (SMOKE's with --smoke)
-    eval_every: int | None = None      # None: DiMRAConfig's default (SMOKE's with --smoke)
+    attack_steps: int | None = None    # every attack's steps; None: each attack's own default (SMOKE's with --smoke)
+    eval_every: int | None = None      # None: each attack's own default (SMOKE's with --smoke)
+    eval_at: tuple = ()                # extra measured steps of the attacks that take them (--eval-at 10,25,50)
     n_forget: int | None = None        # None: metrics.evaluate.N_FORGET (SMOKE's with --smoke)
     n_retain: int | None = None        # None: metrics.evaluate.N_RETAIN_PER_CLASS (SMOKE's with --smoke)
     n_after: int | None = None         # the same after every attack; None: N_AFTER_ATTACK (SMOKE's); 0: not measured
@@ -113,8 +141,8 @@ class Settings:
         """Fill what was not given from the one home of each default, then refuse bad values."""
         pick = lambda given, smoke_key, default: given if given is not None else (  # noqa: E731
             SMOKE[smoke_key] if self.smoke else default)
-        self.attack_steps = pick(self.attack_steps, "attack_steps", DiMRAConfig.steps)
-        self.eval_every = pick(self.eval_every, "eval_every", DiMRAConfig.eval_every)
+        self.attack_steps = pick(self.attack_steps, "attack_steps", None)
+        self.eval_every = pick(self.eval_every, "eval_every", None)
         self.n_forget = pick(self.n_forget, "n_forget", N_FORGET)
         self.n_retain = pick(self.n_retain, "n_retain", N_RETAIN_PER_CLASS)
         self.n_after = pick(self.n_after, "n_after", N_AFTER_ATTACK)
@@ -131,5 +159,6 @@ class Settings:
                  f"--tag {self.tag!r}: use letters, digits, - and _ only"),
                 (bool(self.seeds) and min(self.seeds) >= 0,
                  f"--seeds {' '.join(map(str, self.seeds))}: give one or more seeds >= 0"),
-                *[(getattr(self, n) >= 1, f"--{n.replace('_', '-')} {getattr(self, n)} must be at least 1")
+                *[(getattr(self, n) is None or getattr(self, n) >= 1,
+                   f"--{n.replace('_', '-')} {getattr(self, n)} must be at least 1")
                   for n in ("attack_steps", "eval_every", "n_forget", "n_retain")])

@@ -10,10 +10,25 @@ import os
 
 import torch
 
-from ddpm.checkpoint import shipped_config, write_json
+from ddpm.checkpoint import load_checkpoint, shipped_config, write_json
 from ddpm.errors import UserError
 
 WEIGHTS = "weights"       # shipped weights: <preset>-ddpm, <preset>-ddpm-retrain<f>, judge-<data>-<px>
+
+# ----------------------------------------------------------------------------- keys of older stages
+# What keeps the stages cached before a change valid after it, all in one place.
+# Unlearning settings added after stages were cached with them at these values: such a setting enters
+# a model's key only when it differs from this value, so the stages computed before it existed (which
+# computed exactly that) stay valid.
+LATER_SETTINGS = {"p_uncond": 0.0, "mask_guidance": 0.0, "retain_reduction": "mean"}
+# DiMRA's stages were cached before the registry named attacks: their key records the settings alone.
+NAMELESS_ATTACKS = ("dimra_retain", "dimra_mixed")
+
+
+def attack_record(name: str, settings: dict) -> dict:
+    """What an attack stage's key records of the attack: {'name': name, **its settings (cfg.to_dict())};
+    DiMRA's two entries record their settings alone (NAMELESS_ATTACKS), as they always did."""
+    return dict(settings) if name in NAMELESS_ATTACKS else {"name": name, **settings}
 
 
 def fingerprint(inputs: dict) -> str:
@@ -50,3 +65,10 @@ def shipped(name: str, config: dict) -> str | None:
     if not os.path.exists(path):
         return None
     return path if shipped_config(path) == json.loads(json.dumps(config)) else None
+
+
+def load_into(model, path: str) -> dict:
+    """Load a shipped unlearned model (tools/ship_weights.py --unlearned) into `model`; its loss history."""
+    saved = load_checkpoint(path, kind="unlearned")
+    model.load_state_dict(saved["model"])
+    return saved["meta"]["history"]

@@ -19,7 +19,10 @@ import sys
 from metrics.knn import DISAGREE
 from unlearn import METHODS
 
-from .decisions import attack_id, decisions, horizon_of, reference_row, rule_text, verdict_cell
+from .decisions import attack_id, horizon_of, reference_row, rule_text
+from .delay import delay_lines
+from .validity import cell_text
+from .validity import cells as gated
 from .figures import plot_forget_samples, plot_losses, plot_recovery
 from .rows import at_step, attack_label, attacked, fmt, label, middle_step
 from .settings import ABLATION
@@ -68,6 +71,17 @@ def workers(env: dict) -> str:
     if n == 1:
         return f"{env['threads']} thread(s)"
     return f"{n} worker processes x {max(1, env['threads'] // n)} thread(s)"
+
+
+def legacy(info: dict, rows: dict) -> dict:
+    """Settings of a results.json written before 2026-11-29 in the current layout: the sampler was one
+    string ('DDIM eta=0, 20 steps, guidance w=2.0') and the attack setting lived only in each row."""
+    if "attack" in info or "attacks" in info:
+        return info
+    steps, w = re.search(r"(\d+) steps, guidance w=([\d.]+)", info["sampler"]).groups()
+    first = next(a["attack"] for per_seed in rows.values() for r in per_seed.values()
+                 for a in r.values() if isinstance(a, dict) and "curve" in a)
+    return {**info, "sampler": {"steps": int(steps), "guidance": float(w)}, "attack": first}
 
 
 def header(info, seconds, argv, title, rows):
@@ -137,9 +151,9 @@ def main_row(info, rows, name, attacks, flagged) -> str:
             continue
         check_same_settings(rows, name, attack)
         steps, mid = horizon_of(info, attack), middle_step(attack_settings(info, attack))
-        by_judge = decisions(rows, name, attack, info["n_forget"], steps)
-        cells += [curve_cells(ok, attack, mid, steps), verdict_cell(by_judge)]
-        if by_judge and verdict_cell(by_judge).startswith("⚑") and label(name) not in flagged:
+        text = cell_text(gated(rows, name, attack, info["n_forget"], steps))
+        cells += [curve_cells(ok, attack, mid, steps), text]
+        if text.startswith("⚑") and label(name) not in flagged:
             flagged.append(label(name))
     if has_uncond(rows):
         cells.append(fmt([r.get("uncond_share") for r in ok]) + f" ({fmt([r.get('uncond_share_knn') for r in ok])})")
@@ -168,7 +182,8 @@ def main_table(info, rows, names, seconds, argv) -> str:
               f"cFID (retained) | ‖θ−θ₀‖ after unlearning / after {attack_label(attacks[0]) if attacks else '—'} |",
               "|" + " --- |" * (5 + 2 * len(attacks) + len(uncond))]
     lines += [main_row(info, rows, name, attacks, flagged) for name in names]
-    lines += ["", attack_note(info, rows, attacks), ""] + after_attacks(info, rows, names, attacks) + memorised(rows, names)
+    lines += (["", attack_note(info, rows, attacks), ""] + after_attacks(info, rows, names, attacks)
+              + delay_lines(info, rows, names, attacks) + memorised(rows, names))
     lines += [rule_text(info["n_forget"], max((horizon_of(info, a) for a in attacks), default=0), len(info["seeds"])),
               ""]
     if "knn_judge" in info:
@@ -259,7 +274,7 @@ def ablation_cell(info, rows, name, attack, r) -> str:
     steps, mid = c["attack"]["steps"], middle_step(c["attack"])
     extra = f" (f share {c['n_aux_forget'] / c['n_aux']:.0%})" if c.get("n_aux") and c.get("n_aux_forget") else ""
     ref = reference_row(rows, name, attack)
-    judged = verdict_cell(decisions(rows, name, attack, info["n_forget"], steps, ref)) if ref and ref != name else ""
+    judged = cell_text(gated(rows, name, attack, info["n_forget"], steps, ref)) if ref and ref != name else ""
     return f"{at_step(c['curve'], mid):.2f} / {at_step(c['curve'], steps):.2f}{extra}" + (f", {judged}" if judged else "")
 
 
@@ -318,7 +333,7 @@ def rewrite(path: str) -> str:
     table = "ablation.md" if ablation else "table.md"
     argv = data.get("argv") or recorded_argv(folder, table)
     rows = {name: {int(s): r for s, r in per_seed.items()} for name, per_seed in data["rows"].items()}
-    info = data["settings"]
+    info = legacy(data["settings"], rows)
     if ablation:
         factors = {v.name: v.factor for v in ABLATION}           # older files did not record them
         variants = data.get("variants") or [(n, factors.get(n, "")) for n in rows

@@ -75,14 +75,19 @@ def in_process(threads: int, precision: str, fn, *args):
 
 class Eta:
     """Time left, from the measured speed: work done so far (in any unit, e.g. training steps) over
-    the seconds it took. Says it once in a line after the first piece of work, then keeps a bar's
-    postfix up to date."""
+    the seconds it took. Says it once in a line after the first `parallel` pieces of work (with W
+    workers the first piece to finish says nothing of the W - 1 still running: its speed is 1/W of
+    the pool's), then keeps a bar's postfix up to date."""
 
-    def __init__(self, total: float, desc: str):
+    def __init__(self, total: float, desc: str, parallel: int = 1):
         self.total, self.done, self.desc, self.t0, self.said = total, 0.0, desc, time.time(), False
+        self.parallel, self.pieces = max(1, parallel), 0
 
     def update(self, work: float, bar=None) -> None:
         self.done += work
+        self.pieces += 1
+        if self.pieces < self.parallel and self.done < self.total:     # the pool's speed is not known yet
+            return
         elapsed = time.time() - self.t0
         left = elapsed * (self.total - self.done) / max(self.done, 1e-9)
         text = f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
@@ -100,7 +105,7 @@ def run_parallel(calls: list, workers: int, progress: bool, desc: str, work: lis
     threads = max(1, torch.get_num_threads() // workers)
     precision = "bf16" if torch.is_autocast_enabled("cpu") else "float32"
     work = work or [1.0] * len(calls)
-    eta = Eta(sum(work), desc)
+    eta = Eta(sum(work), desc, parallel=min(workers, len(calls)))
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(in_process, threads, precision, fn, *args): i for i, (fn, args) in enumerate(calls)}
         out = [None] * len(calls)

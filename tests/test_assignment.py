@@ -128,20 +128,36 @@ def test_every_part_has_public_and_hidden_tests_with_names_of_their_own():
 
 
 def test_feedback_is_one_line():
-    def info(error):
+    """An error in the student's code (described in its process), a TODO, and what the grader shows of them."""
+    from course import child, testkit
+
+    def described(error):
         try:
             raise error
         except BaseException as e:
-            return pytest.ExceptionInfo.from_exception(e)
-    assert feedback.one_line(info(NotImplementedError("TODO: ga_loss"))) == "not implemented yet: ga_loss"
+            return child.describe(e, ROOT)
+    assert testkit.describe(described(NotImplementedError("TODO: ga_loss"))) == "not implemented yet: ga_loss"
+    line = testkit.describe(described(RuntimeError("The size of tensor a (4) must match\nthe size of tensor b (8)")))
+    assert line.startswith("RuntimeError: The size of tensor a (4) must match") and "\n" not in line
+    syntax = described(SyntaxError("invalid syntax", (os.path.join(ROOT, "unlearn/ga.py"), 31, 4, "x")))
+    assert testkit.describe(syntax) == "SyntaxError: invalid syntax (unlearn/ga.py, line 31)"
     try:
         pytest.fail("the target must not carry a gradient", pytrace=False)
     except pytest.fail.Exception as e:
         assert feedback.one_line(pytest.ExceptionInfo.from_exception(e)) == "the target must not carry a gradient"
-    line = feedback.one_line(info(RuntimeError("The size of tensor a (4) must match\nthe size of tensor b (8)")))
-    assert line.startswith("RuntimeError: The size of tensor a (4) must match (") and "\n" not in line
-    assert feedback.describe(SyntaxError("invalid syntax", ("unlearn/ga.py", 31, 4, "x"))) == \
-        "SyntaxError: invalid syntax (unlearn/ga.py, line 31)"
+    assert child.fatal_kind(SystemExit(0)) == "exit" and child.fatal_kind(MemoryError()) == "memory"
+    assert child.fatal_kind(RuntimeError("DefaultCPUAllocator: can't allocate memory")) == "memory"
+
+
+def test_messages_that_quote_the_grader_are_withheld():
+    """A message is cut to one line of MAX_CHARS; one that quotes a grader's file (but not the test's own) is withheld."""
+    formulas = os.path.join(ROOT, "course", "hidden", "formulas.py")
+    redactor = feedback.Redactor([formulas])
+    quoted = " ".join(read("course/hidden/formulas.py").split())[300:420]
+    assert redactor.clean(f"RuntimeError: {quoted}") == feedback.WITHHELD
+    assert redactor.clean(f"RuntimeError: {quoted}", own_text=read("course/hidden/formulas.py")) != feedback.WITHHELD
+    assert redactor.clean("RuntimeError: shapes (4,) and (8,) do not match") == "RuntimeError: shapes (4,) and (8,) do not match"
+    assert len(redactor.clean("x " * 1000)) == feedback.MAX_CHARS and "\n" not in redactor.clean("a\nb")
 
 
 def test_command_line_errors_are_one_line(tmp_path, capsys):

@@ -1,24 +1,26 @@
-"""The attack registry: every entry has the common interface, DiMRA's entries are DiMRA to the bit,
-and an attack defined here, registered with one line, runs through the registry and the CLI."""
+"""The attack registry: every entry has the common interface (attack/__init__.py), DiMRA's entries are
+DiMRA to the bit, and the README's example attack, registered, runs through the registry and the CLI."""
 import dataclasses
-import types
+from dataclasses import replace
 
 import pytest
 import torch
 
 import attack
 from attack.__main__ import main as attack_main
-from attack.base import AttackConfig, AttackData, as_attacked
+from attack.base import AttackData, as_attacked
 from attack.dimra import DiMRAConfig, attack_set, dimra
-from attack.run import config_dict, make_config, run_attack, settings_of
+from attack.run import make_config, run_attack, settings_of
+from harness.stages import attack_record
 from ddpm.checkpoint import save_checkpoint
 from ddpm.data import load_splits
-from ddpm.errors import UserError, require
+from ddpm.errors import UserError
 from ddpm.pretrain import DDPMConfig
 from ddpm.schedule import NoiseSchedule
 from ddpm.unet import UNet
 from metrics.judge import Judge, JudgeConfig
 from tests.conftest import tiny_unet
+from tests.test_examples import load_example
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +38,14 @@ def probe(m):
 @pytest.mark.parametrize("name", list(attack.ATTACKS))
 def test_every_attack_has_the_common_interface(name):
     module = attack.ATTACKS[name]
-    assert "Threat model" in module.__doc__ and "\n" not in module.THREAT and module.LABEL
+    assert module.__doc__.strip() and "\n" not in module.THREAT and module.LABEL     # attack/__init__.py
     cfg = module.Config()                                   # every setting has a default
     assert dataclasses.is_dataclass(cfg) and callable(module.run) and cfg.to_dict()["steps"] >= 1
     with pytest.raises(UserError, match="^--steps 0 must be at least 1$"):
         make_config(name, steps=0)
     with pytest.raises(UserError, match=f"{name} has no setting colour"):
         make_config(name, colour="red")
-    assert config_dict(name, cfg)["name"] == name
+    assert name.startswith("dimra_") or attack_record(name, cfg.to_dict())["name"] == name
 
 
 @pytest.mark.parametrize("mode", ["retain", "mixed"])
@@ -75,61 +77,34 @@ def test_dimra_entries_fix_their_threat_model():
         run_attack("dimra_mixed", tiny_unet(), NoiseSchedule(50), AttackData(None, 0), make_config("dimra_mixed"))
 
 
-# ------------------------------------------------------------------ a toy attack, defined here
-@dataclasses.dataclass
-class ToyConfig(AttackConfig):
-    """Toy: nudge every weight by `delta` a step (no data)."""
-    steps: int = 3
-    delta: float = 0.5
-    eval_every: int = 1
-    seed: int = 0
-
-    def __post_init__(self):
-        require((self.steps >= 1, f"--steps {self.steps} must be at least 1"),
-                (self.delta != 0, "--delta 0 moves nothing: give a non-zero --delta"))
-
-
-def toy_run(model, schedule, data, cfg, measure=None, progress=True, start=None):
-    from attack.base import Curve
-    curve = Curve(measure, model, cfg.eval_every, cfg.steps)
-    curve.record(0, start)
-    for step in range(1, cfg.steps + 1):
-        with torch.no_grad():
-            for p in model.parameters():
-                p.add_(cfg.delta / 100)
-        curve.on_step(step, 0.0)
-    return {"curve": curve.points, "loss": [0.0] * cfg.steps, "diverged": False, "n_real": 0, "n_real_forget": 0}
-
-
-TOY = types.SimpleNamespace(__doc__="Toy. Threat model: none.", LABEL="Toy", THREAT="moves every weight",
-                            Config=ToyConfig, run=toy_run)
-
-
+# ------------------------------------------------------------------ the README's example attack, registered
 @pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.setitem(attack.ATTACKS, "toy", TOY)
-    return "toy"
+def noise(monkeypatch):
+    """examples/noise.py as attack/noise.py, with its entry in ATTACKS (README.md, "Add your own attack")."""
+    monkeypatch.setitem(attack.ATTACKS, "noise", load_example("noise.py", "attack"))
+    return "noise"
 
 
-def test_a_registered_toy_attack_runs_through_the_registry(toy):
-    cfg = make_config(toy, delta=1.0, steps=None)             # None keeps the default
-    assert cfg == ToyConfig(delta=1.0, steps=3)
+def test_a_registered_attack_runs_through_the_registry(noise):
+    cfg = make_config(noise, lr=2e-4, steps=None, eval_every=1)     # None keeps the default
+    assert cfg == attack.ATTACKS[noise].Config(lr=2e-4, eval_every=1) and cfg.steps == 300
     model = tiny_unet()
-    res = run_attack(toy, model, NoiseSchedule(50), AttackData(None, 0), cfg, measure=probe, start=-1.0)
+    res = run_attack(noise, model, NoiseSchedule(50), AttackData(None, 0), replace(cfg, steps=3), measure=probe,
+                     start=-1.0, progress=False)
     assert res["curve"]["step"] == [0, 1, 2, 3] and res["curve"]["forget_acc"][0] == -1.0
     assert res["curve"]["forget_acc"][1] != res["curve"]["forget_acc"][2]     # measured the moved model
-    with as_attacked(attack.ATTACKS[toy], model, None, res) as m:            # weights hold it: model itself
+    with as_attacked(attack.ATTACKS[noise], model, None, res) as m:            # weights hold it: model itself
         assert m is model
-    with pytest.raises(UserError, match="^--delta 0 moves nothing"):
-        make_config(toy, delta=0.0)
+    with pytest.raises(UserError, match="^--lr 0.0 must be positive$"):
+        make_config(noise, lr=0.0)
 
 
-def test_run_attack_checks_the_settings_type_and_the_result(toy, monkeypatch):
+def test_run_attack_checks_the_settings_type_and_the_result(noise, monkeypatch):
     with pytest.raises(TypeError, match="needs its own Config"):
         run_attack("dimra_retain", tiny_unet(), NoiseSchedule(50), AttackData(None, 0), DiMRAConfig())
-    monkeypatch.setattr(TOY, "run", lambda *a, **k: {"curve": {}, "loss": []})
+    monkeypatch.setattr(attack.ATTACKS[noise], "run", lambda *a, **k: {"curve": {}, "loss": []})
     with pytest.raises(TypeError, match="returned no diverged, n_real, n_real_forget"):
-        run_attack(toy, tiny_unet(), NoiseSchedule(50), AttackData(None, 0), make_config(toy))
+        run_attack(noise, tiny_unet(), NoiseSchedule(50), AttackData(None, 0), make_config(noise))
     with pytest.raises(UserError, match="unknown attack 'nope': choose one of dimra_retain, dimra_mixed"):
         make_config("nope")
 
@@ -147,15 +122,16 @@ def tiny_checkpoints(tmp_path):
     return ckpt, judge
 
 
-def test_the_cli_builds_its_flags_from_the_chosen_attack(toy, tmp_path, capsys):
+def test_the_cli_builds_its_flags_from_the_chosen_attack(noise, tmp_path, capsys):
     ckpt, judge = tiny_checkpoints(tmp_path)
-    out = tmp_path / "toy.pt"
-    assert attack_main(["--name", toy, "--ckpt", ckpt, "--judge", judge, "--forget-class", "3", "--delta", "2",
-                        "--steps", "2", "--n-eval", "2", "--out", str(out)]) == 0
+    out = tmp_path / "noise.pt"
+    assert attack_main(["--name", noise, "--ckpt", ckpt, "--judge", judge, "--forget-class", "3", "--lr", "2e-4",
+                        "--steps", "2", "--eval-every", "1", "--n-eval", "2", "--out", str(out)]) == 0
     saved = torch.load(out, weights_only=True)
-    assert saved["attack_name"] == toy and saved["attack"]["delta"] == 2.0 and saved["curve"]["step"] == [0, 1, 2]
-    assert attack_main(["--name", toy, "--ckpt", ckpt, "--delta", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --delta 0 moves nothing: give a non-zero --delta"
+    assert saved["attack_name"] == noise and saved["attack"]["lr"] == 2e-4 and saved["curve"]["step"] == [0, 1, 2]
+    capsys.readouterr()                                                         # the first run's bars
+    assert attack_main(["--name", noise, "--ckpt", ckpt, "--lr", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --lr 0.0 must be positive"
 
 
 @pytest.mark.parametrize("flags,expect", [(["--name", "nope"], "unknown attack 'nope'"),
@@ -178,3 +154,27 @@ def test_legacy_aux_flag_picks_dimra_and_its_file_name(tmp_path):
     assert saved["attack"] == DiMRAConfig(aux="mixed", share=0.05, steps=1, batch_size=4).to_dict()
     assert attack_main(args) == 0
     assert (tmp_path / "ddpm-dimra-retain.pt").exists()
+
+
+def test_an_attacks_own_defaults_are_used_unless_the_run_sets_them(tmp_path, monkeypatch):
+    """reproduce.py gives an attack its own steps and eval_every unless --attack-steps / --eval-every say
+    otherwise; the row's seed always; --eval-at only to an attack whose Config takes it."""
+    import types
+    from dataclasses import dataclass
+    import torch
+    from attack.base import AttackConfig
+    from harness.pipeline import Pipeline
+    from harness.settings import Settings
+
+    @dataclass
+    class Config(AttackConfig):
+        steps: int = 7
+        eval_every: int = 7
+        seed: int = 0
+    monkeypatch.setitem(attack.ATTACKS, "seven", types.SimpleNamespace(Config=Config, run=None))
+    monkeypatch.chdir(tmp_path)
+    pipe = Pipeline(Settings(seeds=(0,), precision="float32", progress=False, eval_at=(3,)), torch.device("cpu"))
+    assert pipe.attack_config("seven", seed=2).to_dict() == {"steps": 7, "eval_every": 7, "seed": 2}
+    assert pipe.attack_config("dimra_retain").eval_at == (3,)
+    pipe.s = Settings(seeds=(0,), precision="float32", attack_steps=5, eval_every=5)
+    assert pipe.attack_config("seven", own={"steps": 9}).to_dict() == {"steps": 9, "eval_every": 5, "seed": 0}

@@ -215,3 +215,44 @@ def test_unconditional_share_with_the_knn_judge():
 def test_unconditional_share_refuses_bad_arguments(n, f, expect):
     with pytest.raises(UserError, match=expect):
         unconditional_share(tiny_unet(), NoiseSchedule(50), FirstKJudge(1), f, n, SampleSettings(steps=2, guidance=0))
+
+
+# ------------------------------------------------------------------ the recovery curve and inversion's draws
+def test_the_curve_records_the_last_step_and_keeps_the_models_mode():
+    """Points at 0, every `every` steps, the extra early steps and the last step even when `steps` is not a
+    multiple of `every`; the measure may switch the model to eval, the curve hands it back as it was."""
+    from attack.base import Curve
+    for mode in (True, False):
+        model = torch.nn.Dropout(0.5).train(mode)
+        seen = []
+
+        def measure(m):
+            seen.append(m.training)
+            m.eval()
+            return 0.5
+        c = Curve(measure, model, every=4, steps=10, at=(1,))
+        c.record(0)
+        for step in range(1, 11):
+            c.on_step(step, 0.0)
+            assert model.training is mode
+        assert c.points["step"] == [0, 1, 4, 8, 10] and seen == [mode] * 5
+
+
+def test_inversion_draws_its_images_of_f_with_its_own_seed(aux8):
+    """Which n of aux's images of f the attacker holds follows the attack's seed: not always the first n."""
+    have = aux8.subset(aux8.labels == F)
+    picks = [inversion.images_of_f(AttackData(aux8, F, seed=s), 8).images for s in (0, 1)]
+    assert not torch.equal(picks[0], picks[1])
+    assert not torch.equal(picks[0], have.images[:8]) and not torch.equal(picks[1], have.images[:8])
+    assert torch.equal(inversion.images_of_f(AttackData(aux8, F, seed=0), 8).images, picks[0])
+
+
+def test_inversion_measures_step_0_with_its_starting_embedding(aux8):
+    """Step 0 of the curve is label f bound to e's start (the null row), never E[f] as the model holds it."""
+    model = tiny_unet()
+    seen = []
+    cfg = make_config("inversion", steps=2, eval_every=1, n_images=8, batch_size=8)
+    run_attack("inversion", model, NoiseSchedule(50), AttackData(aux8, F), cfg,
+               measure=lambda m: seen.append(label_f_embedding(m)) or 0.0, progress=False, start=0.77)
+    null_row = model.class_emb.weight[model.null_class].detach()
+    assert torch.allclose(seen[0], null_row) and not torch.allclose(seen[0], model.class_emb.weight[F].detach())

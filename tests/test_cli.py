@@ -94,6 +94,7 @@ def test_attack_errors(flags, expect, capsys, tmp_path):
     assert code == 2 and expect in err and len(error_lines(err)) == 1
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_and_mismatched_judge(capsys, tmp_path):
     """train -> unlearn -> attack through the command-line entry points, at toy size."""
     ckpt, judge = str(tmp_path / "ddpm.pt"), str(tmp_path / "judge.pt")

@@ -71,9 +71,12 @@ def test_esd_target_ignores_label_dropout():
     assert torch.allclose(got, mse(model(xt, t, null), target), atol=1e-5)
 
 
-def test_salun_retain_sum_is_the_per_image_pixel_sum():
-    """retain_sum: alpha * (C*H*W) * L_simple(D_r), the released code's sum over pixels, mean over images."""
-    model, s, (x_f, f, x_r, c_r) = tiny_unet(), NoiseSchedule(50), batch()
+@pytest.mark.parametrize("channels", [1, 3])
+def test_salun_retain_sum_is_the_per_image_pixel_sum(channels):
+    """retain_sum: alpha * (C*H*W) * L_simple(D_r), the released code's sum over pixels and channels, mean
+    over images: on 3-channel images (CIFAR-10) the factor is 3 * 8 * 8 = 192, not H*W = 64."""
+    model, s, (x_f, f, x_r, c_r) = tiny_unet(in_channels=channels), NoiseSchedule(50), batch()
+    x_f, x_r = x_f.repeat(1, channels, 1, 1), x_r.repeat(1, channels, 1, 1)
     torch.manual_seed(3)
     forget = salun_loss(model, s, x_f, f, x_r, c_r, alpha=0.0, num_classes=10)
     t, eps, xt = draw(s, x_r)
@@ -83,7 +86,7 @@ def test_salun_retain_sum_is_the_per_image_pixel_sum():
     assert torch.allclose(got, forget + 1e-3 * retain_sum, atol=1e-6)
     torch.manual_seed(3)
     mean = salun_loss(model, s, x_f, f, x_r, c_r, alpha=1e-3, num_classes=10)
-    assert torch.allclose(got - forget, 64 * (mean - forget), rtol=1e-4)
+    assert torch.allclose(got - forget, channels * 64 * (mean - forget), rtol=1e-4)
 
 
 def test_the_mask_of_the_guided_loss_ranks_its_gradient():
@@ -140,7 +143,8 @@ def test_read_as_counts_each_class():
 def test_controls_add_every_method_at_its_other_alpha_to_the_headline_rows():
     rows, ablation = choose_rows(controls=True, control=True)
     names = [v.name for v in rows]
-    assert names[:6] == ["pretrained", "retrain", "ga", "esd", "salun", "dimum"] and not ablation
+    assert names[:7] == ["pretrained", "retrain", "hidden-emb", "ga", "esd", "salun", "dimum"] and not ablation
+    assert "hidden-emb" not in [v.name for v in choose_rows(controls=True)[0]]   # the hiding control: with control
     alphas = {v.method: v.unlearn["alpha"] for v in CONTROLS}
     defaults = {m: make_settings(m, forget_class=0).alpha for m in alphas}
     assert alphas == {"esd": 1.0, "salun": 0.0, "dimum": 0.0} and all(alphas[m] != defaults[m] for m in alphas)
@@ -151,6 +155,7 @@ def test_controls_add_every_method_at_its_other_alpha_to_the_headline_rows():
         choose_rows(ablation=True, controls=True)
 
 
+@pytest.mark.slow
 def test_the_memorisation_curve_is_the_dimum_row_up_to_its_stop(in_copy):
     """Measuring during DiMUM's training draws nothing from its random streams: the curve's last point
     (after the smoke budget) reads exactly the samples the pipeline's DiMUM row was scored on."""

@@ -1,13 +1,20 @@
 """The student copy gives nothing away: a fresh copy of the whole repository holds no telling line of
-a removed body (course/leaks.py says which lines tell), no hidden test and no instructor file; and
-the search does find a body where one is (a notebook's saved output, a quoting file)."""
+a removed body (course/leaks.py says which lines tell), no hidden test, no instructor file, no
+exercise answer and no twin of a removed body (course/twins.py); it is built from the files git
+tracks only; and the search does find a body where one is (a notebook's saved output, a quoting
+file, an archive)."""
+import io
 import json
 import os
 import re
+import subprocess
+import tarfile
+import zipfile
 
 import pytest
 
-from course import leaks, parts, student_copy
+from course import leaks, parts, student_copy, twins
+from course.exercise_answers import ANSWERS
 from tests.conftest import ROOT
 
 ALL = list(parts.PARTS)
@@ -49,12 +56,19 @@ def test_a_fresh_copy_reveals_no_removed_body_and_no_hidden_test(tmp_path):
         found = [n for n in names if re.search(rf"\b{n}\b", text)]
         assert not found, f"{os.path.relpath(path, copy)} names hidden tests {found}"
     for instructor in ("course/assignment.py", "course/wrong.py", "course/grading.py", "course/leaks.py",
-                       "course/selfcheck.py", "course/autograder.py", "course/gradescope.py", "tests/test_assignment.py",
-                       "tests/test_course_copy.py", "docs/testing.md"):
+                       "course/selfcheck.py", "course/autograder.py", "course/gradescope.py", "course/alternatives.py",
+                       "course/integrity.py", "course/exercise_answers.py", "course/twins.py", "course/documents.py",
+                       "tests/test_assignment.py", "tests/test_course_copy.py", "tests/test_course_integrity.py",
+                       "docs/testing.md"):
         assert not (copy / instructor).exists(), instructor
     assert "course/README.md" in skipped and (copy / "course" / "README.md").read_text().startswith("# The assignment: for students")
+    assert all((copy / f).exists() for f in parts.STUDENT_COURSE_FILES) and (copy / "course" / "HANDOUT.md").exists()
     for part in ALL:
         assert (copy / parts.test_file(part, "public")).exists(), part
+    texts = "".join(open(p, encoding="utf-8", errors="ignore").read() for p in every_file(copy))
+    assert not [expected for expected, _ in ANSWERS.values() if expected in texts]        # no exercise answer
+    run = (copy / "attack" / "datafree.py").read_text()
+    assert "left out of the student copy: run (not graded)" in run                      # dimra's twin
 
 
 def test_the_copys_notebook_and_makefile(tmp_path):
@@ -108,11 +122,69 @@ def test_which_lines_tell():
 
 
 def test_a_copy_of_some_parts_keeps_the_tests_of_the_others(tmp_path):
-    copy = tmp_path / "ga-only"
-    removed, skipped = fresh_copy(copy, ["ga"])
-    assert removed == ["unlearn/ga.py:ga_loss"]
-    assert skipped.get("tests/test_unlearn.py") == "tests a removed function with the reference's formulas"
-    assert (copy / "tests" / "test_samplers_reference.py").exists()           # ddim_step is not removed
+    copy = tmp_path / "ddim-only"
+    removed, skipped = fresh_copy(copy, ["ddim"])
+    assert removed == ["ddpm/diffusion.py:ddim_step"]
+    assert skipped.get("tests/test_samplers_reference.py") == "tests a removed function with the reference's formulas"
+    assert (copy / "tests" / "test_unlearn.py").exists()                      # the losses are not removed
     assert (copy / "unlearn" / "esd.py").read_text() == open(os.path.join(ROOT, "unlearn/esd.py")).read()
-    assert sorted(os.listdir(copy / "course" / "public")) == ["__init__.py", "test_ga.py"]
-    assert leaks.find_leaks(str(copy), ["ga"]) == []
+    assert sorted(os.listdir(copy / "course" / "public")) == ["__init__.py", "test_ddim.py"]
+    assert leaks.find_leaks(str(copy), ["ddim"]) == []
+
+
+def test_a_copy_of_one_loss_leaves_its_twins_out(tmp_path):
+    """GA alone: DiMUM's loss is GA's with a sign flipped, ESD's and SalUn's share its retain term."""
+    copy = tmp_path / "ga-only"
+    files = [f for f in student_copy.repo_files() if f.endswith(".py")]
+    student_copy.make_copy(str(copy), ["ga"], files=files + student_copy.course_files(ROOT, ["ga"]))
+    for path, name in parts.TWINS["ga"]:
+        assert f"left out of the student copy: {name} (not graded)" in (copy / path).read_text(), path
+    assert "TODO: ga_loss" in (copy / "unlearn" / "ga.py").read_text()
+
+
+def test_no_function_left_in_a_copy_is_a_twin_of_a_removed_body(monkeypatch):
+    """Each removed body against every function a copy keeps (course/twins.py), for the whole assignment
+    and for each part alone; without the TWINS table, DiMRA's twins are found."""
+    files = [f for f in student_copy.repo_files() if f.endswith(".py") and not f.startswith(("course/", "tests/"))]
+    for chosen in [ALL] + [[p] for p in ALL]:
+        assert twins.find_twins(chosen, files) == [], chosen
+    monkeypatch.setattr(parts, "TWINS", {p: [] for p in ALL})
+    found = {(a, b) for a, b, _ in twins.find_twins(["dimra"], files)}
+    assert {("attack/dimra.py:dimra", "attack/datafree.py:run"), ("attack/dimra.py:dimra", "attack/inversion.py:run")} <= found
+
+
+def test_the_copy_holds_only_what_git_tracks(tmp_path):
+    """Last term's grades.csv (untracked) and an autograder zip (ignored) are listed and left out."""
+    repo = tmp_path / "repo"
+    (repo / "unlearn").mkdir(parents=True)
+    (repo / "unlearn" / "ga.py").write_text(open(os.path.join(ROOT, "unlearn", "ga.py")).read())
+    (repo / ".gitignore").write_text("*.zip\n")
+    (repo / "grades.csv").write_text("alice,60\n")
+    (repo / "autograder.zip").write_bytes(b"PK")
+    try:
+        subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+        subprocess.run(["git", "add", "unlearn/ga.py", ".gitignore"], cwd=repo, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("needs git")
+    removed, skipped = student_copy.make_copy(str(tmp_path / "copy"), ["ga"], root=str(repo))
+    assert sorted(p for p in os.listdir(tmp_path / "copy") if p != "course") == [".gitignore", "unlearn"]
+    assert skipped["grades.csv"].startswith("untracked") and skipped["autograder.zip"] == "ignored by git"
+    ignored = open(os.path.join(ROOT, ".gitignore")).read()
+    assert "grades*.csv" in ignored and "*.zip" in ignored
+
+
+def test_the_leak_check_opens_archives(tmp_path):
+    line = "target = eps0_null - neg_guidance * (eps0_f - eps0_null)"
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as t:
+        data = f"    {line}\n".encode()
+        info = tarfile.TarInfo("notes/esd.py")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    with zipfile.ZipFile(tmp_path / "autograder.zip", "w") as z:
+        z.writestr("course/hidden/test_ga.py", "def test_ga_on_a_single_image():\n    pass\n")
+        z.writestr("nested.tar.gz", inner.getvalue())
+    found = {(path, what) for path, what, _ in leaks.find_leaks(str(tmp_path), ["esd"])}
+    assert ("autograder.zip!nested.tar.gz!notes/esd.py", line) in found
+    assert ("autograder.zip", "course/hidden/") in found
+    assert ("autograder.zip!course/hidden/test_ga.py", "test_ga_on_a_single_image") in found

@@ -34,6 +34,7 @@ def test_a_batch_is_split_into_equal_disjoint_slices():
         Ranks(0, 3).check_batch(16)
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_train_what_one_process_trains(tmp_path, monkeypatch):
     """Stopped after 3 steps and resumed to 6 by torchrun (2 processes of batch 4), against one
     process of batch 8 for 6 steps: same losses and weights up to float summation order (1e-5)."""

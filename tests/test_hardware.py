@@ -1,6 +1,7 @@
 """Device and precision chosen the way users expect, and bf16 only where it was measured to be faster."""
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -20,7 +21,7 @@ def fake(speeds: dict):
     """A measure() that returns given seconds and records how often it was called."""
     calls = []
 
-    def measure(precision, model_cfg):
+    def measure(precision, model_cfg, against=None):
         calls.append(precision)
         return speeds[precision]
     measure.calls = calls
@@ -45,13 +46,24 @@ def test_a_cached_choice_is_reused_only_on_the_same_cpu_and_torch(tmp_path, monk
     assert hardware.choose_precision("auto", CPU, CFG, False, path, first) == "bf16"
     again = fake(SLOW_BF16)                  # would say float32 if it were asked
     assert hardware.choose_precision("auto", CPU, CFG, False, path, again) == "bf16" and again.calls == []
-    for field, value in (("cpu", "Another CPU"), ("torch", "9.9.9"), ("kernels", "AVX2")):
-        other = {**hardware.machine_key(), field: value}
+    host = hardware.machine_key()
+    for field in ("cpu", "torch", "kernels", "onednn_max_isa"):
+        other = {**host, field: f"not {host[field]!r}"}     # differs from this host, whatever the host is
         monkeypatch.setattr(hardware, "machine_key", lambda other=other: other)
         measure = fake(SLOW_BF16)
         assert hardware.choose_precision("auto", CPU, CFG, False, path, measure) == "float32", field
         assert measure.calls, f"a choice measured on another {field} was reused"
-    assert len(json.load(open(path))) == 4   # one entry per machine, none lost
+    assert len(json.load(open(path))) == 5   # one entry per machine, none lost
+
+
+def test_a_choice_measured_for_one_unet_is_never_reused_for_another(tmp_path):
+    path = str(tmp_path / "p.json")
+    assert hardware.choose_precision("auto", CPU, CFG, False, path, fake(FAST_BF16)) == "bf16"
+    wider = UNetConfig(image_size=8, ch=16, ch_mult=(1, 2), groups=4)
+    other = fake(SLOW_BF16)
+    assert hardware.choose_precision("auto", CPU, wider, False, path, other) == "float32" and other.calls
+    again = fake(SLOW_BF16)
+    assert hardware.choose_precision("auto", CPU, CFG, False, path, again) == "bf16" and again.calls == []
 
 
 def test_explicit_precisions_are_kept_and_bad_ones_refused(tmp_path):
@@ -100,6 +112,8 @@ def test_workers_fit_the_cores_and_the_memory():
     assert default_workers(CPU, True, cores=8, memory_gb=64) == 1                # --smoke
 
 
+@pytest.mark.hardware
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="AVX2 kernels exist on x86 only")
 def test_without_native_bf16_kernels_auto_measures_float32(tmp_path):
     """The real measurement, restricted to AVX2 kernels (a laptop CPU without AVX-512): bf16 is
     emulated there and many times slower, so auto must pick float32. Small probe sizes keep it short."""
@@ -114,3 +128,25 @@ def test_without_native_bf16_kernels_auto_measures_float32(tmp_path):
     entry = json.load(open(tmp_path / "p.json"))[0]
     assert entry["key"]["kernels"] == "AVX2"
     assert entry["timings"]["bf16"]["train"] > entry["timings"]["float32"]["train"]
+
+
+def test_a_probe_stopped_after_a_slow_bf16_training_step_picks_float32():
+    """time_precision(..., against=float32's timings) stops before sampling when bf16 training is already
+    too slow: decide() then keeps float32 and says the sampling was not timed."""
+    word, why = hardware.decide({"float32": {"train": 0.4, "sample": 0.1}, "bf16": {"train": 5.5, "sample": None}})
+    assert word == "float32" and "not timed" in why
+    fast = hardware.decide({"float32": {"train": 0.4, "sample": 0.1}, "bf16": {"train": 0.2, "sample": 0.05}})
+    assert fast[0] == "bf16"
+
+
+def test_the_time_left_waits_for_every_parallel_worker(monkeypatch, capsys):
+    """With 2 workers on 4 equal pieces of 60 s each (2 at a time), the first piece to finish says nothing
+    (its speed is half the pool's); after the second the estimate is the truth: 2 pieces in 60 s, 2 left."""
+    from harness import workers
+    clock = iter([0.0, 60.0, 60.0])
+    monkeypatch.setattr(workers.time, "time", lambda: next(clock))
+    eta = workers.Eta(4.0, "rows", parallel=2)
+    eta.update(1.0)
+    assert capsys.readouterr().err == ""
+    eta.update(1.0)
+    assert "about 60 s left" in capsys.readouterr().err or "about 1 min left" in capsys.readouterr().err

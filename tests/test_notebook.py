@@ -19,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK = os.path.join(ROOT, "experiments.ipynb")
 
 
+@pytest.mark.slow
 def test_notebook_runs_in_smoke_mode(monkeypatch, tmp_path):
     try:
         KernelSpecManager().get_kernel_spec("python3")

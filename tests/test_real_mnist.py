@@ -40,6 +40,7 @@ def test_the_attackers_split_is_disjoint_from_training(splits):
     assert not any(bytes(x.numpy().tobytes()) in train for x in splits["aux"].images)
 
 
+@pytest.mark.slow
 def test_smoke_pipeline_on_real_mnist(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.symlink(os.path.join(ROOT, "data"), tmp_path / "data")

@@ -22,26 +22,7 @@ from ddpm.diffusion import noised
 from tests.test_data import write_tiny_cifar10, write_tiny_mnist
 from unlearn import METHODS
 from unlearn.base import Plan, UnlearnSettings
-from tests.conftest import error_lines
-
-
-# ----------------------------------------------------------------------------- a method in one file
-@dataclass(kw_only=True)
-class ToySettings(UnlearnSettings):
-    steps: int = 3
-    lr: float = 1e-4
-    alpha: float = 0.0
-
-
-def toy_loss(model, schedule, x_f, c_f):
-    """Predict zero noise under f: || eps_theta(x_t, t, f) ||^2."""
-    t, _, x_t = noised(schedule, x_f)
-    return model(x_t, t, c_f).pow(2).mean()
-
-
-TOY = types.SimpleNamespace(LABEL="Toy", Settings=ToySettings,
-                            setup=lambda model, schedule, data, s: Plan(lambda: toy_loss(model, schedule,
-                                                                                         *next(data.forget))))
+from tests.conftest import TOY, ToySettings, error_lines
 
 
 def exploding_setup(model, schedule, data, s):
@@ -78,19 +59,11 @@ def count_work(monkeypatch) -> dict:
 SMOKE = ["--smoke", "--seeds", "0", "--methods", "ga,toy"]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One smoke run (seed 0: GA, the toy method, Pre-trained and Retrain) whose folder tests copy."""
-    folder = tmp_path_factory.mktemp("smoke")
-    cwd = os.getcwd()
-    METHODS["toy"] = TOY
-    try:
-        os.chdir(folder)
-        assert reproduce.main(SMOKE) == 0
-    finally:
-        os.chdir(cwd)
-        del METHODS["toy"]
-    return folder
+@pytest.fixture
+def smoke_run(shared_smoke):
+    """The session's one smoke run (tests/conftest.py: seed 0, GA and the toy method, Pre-trained and
+    Retrain), read only: tests that run again work in a copy (in_copy)."""
+    return shared_smoke
 
 
 @pytest.fixture
@@ -148,12 +121,14 @@ def test_a_rerun_reuses_every_stage(in_copy, monkeypatch):
     assert {k: c.calls for k, c in work.items()} == {"pretrain": 0, "unlearn": 0, "attack": 0, "judge": 0}
 
 
+@pytest.mark.slow
 def test_fresh_redoes_every_stage_once(in_copy, monkeypatch):
     work = count_work(monkeypatch)
     assert reproduce.main(SMOKE + ["--fresh"]) == 0
     assert {k: c.calls for k, c in work.items()} == {"pretrain": 2, "unlearn": 2, "attack": 6, "judge": 1}
 
 
+@pytest.mark.slow
 def test_a_changed_attack_setting_reruns_the_attacks_only(in_copy, monkeypatch):
     work = count_work(monkeypatch)
     assert reproduce.main(SMOKE + ["--attack-steps", "6", "--eval-every", "3"]) == 0
@@ -162,6 +137,7 @@ def test_a_changed_attack_setting_reruns_the_attacks_only(in_copy, monkeypatch):
     assert data["rows"]["ga"]["0"]["dimra_retain"]["curve"]["step"] == [0, 3, 6]     # --smoke no longer ignores it
 
 
+@pytest.mark.slow
 def test_a_replaced_pretrained_model_reruns_what_depends_on_it(in_copy, monkeypatch):
     path = in_copy / "runs" / "mnist5k-quick-smoke" / "ddpm.pt"
     ckpt = torch.load(path, weights_only=True)
@@ -192,6 +168,7 @@ def without_timings(o):
     return [without_timings(v) for v in o] if isinstance(o, list) else o
 
 
+@pytest.mark.slow
 def test_workers_give_the_numbers_of_one_process_with_their_thread_count(tmp_path, monkeypatch):
     """--workers 2 --threads 2 (two processes of one thread: pre-training, Retrain and the judge side
     by side, then the rows) gives bit for bit what one process of one thread gives."""
@@ -220,6 +197,7 @@ def test_a_model_written_by_reproduce_loads_in_the_attack_cli(in_copy, capsys):
     assert torch.load(in_copy / "a.pt", weights_only=True)["forget_class"] == 0
 
 
+@pytest.mark.slow
 def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in_copy):
     """harness/basin.py: at lam = 0 every method is the pre-trained model; at lam = 1 and mu = 0 it
     is the unlearned model, whose forget_acc (same sampler, seed and n) the table already holds."""
@@ -235,6 +213,7 @@ def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in
     assert theta_u["forget_acc"] == results(in_copy)[1]["rows"]["ga"]["0"]["forget_acc"]
 
 
+@pytest.mark.slow
 def test_the_sweep_at_the_tables_attack_gives_the_tables_curve(in_copy, monkeypatch):
     """harness/attack_sweep.py attacks the table's cached models (no unlearning again); at the table's
     own attack (lr 1e-4, the smoke steps) each row's curve is the table's DiMRA-retain curve."""
@@ -283,6 +262,7 @@ def test_a_diverged_method_is_reported_not_scored(in_copy, monkeypatch):
     assert "| Exploding | diverged: the unlearning loss became NaN/inf after 0 steps |" in table
 
 
+@pytest.mark.slow
 def test_forgetting_the_alternative_digit_picks_another(in_copy):
     assert reproduce.main(["--smoke", "--seeds", "0", "--methods", "dimum", "--forget-class", "1"]) == 0
     _, data = results(in_copy)
@@ -318,6 +298,7 @@ def test_an_unwritable_results_folder_is_refused_before_any_work(tmp_path, monke
     assert "cannot write" in capsys.readouterr().err and work["pretrain"].calls == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset,writer", [("mnist", write_tiny_mnist), ("cifar10", write_tiny_cifar10)])
 def test_gpu_presets_run_the_same_pipeline(preset, writer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -332,7 +313,7 @@ def test_a_run_from_scratch_keeps_its_own_judge(flags, root, tmp_path, monkeypat
     """The judge is part of every stage's key: a run that trains its own must not share the file in
     runs/ that another run may retrain (--fresh implies --from-scratch, also in the workers' copy)."""
     monkeypatch.chdir(tmp_path)
-    s = harness.pipeline.Settings(tag="x", **flags)
+    s = harness.pipeline.Settings(tag="x", precision="float32", **flags)
     pipe = harness.pipeline.Pipeline(s, torch.device("cpu"))
     assert os.path.dirname(pipe.judge_path) == root
     assert pipe.s.from_scratch == bool(flags)

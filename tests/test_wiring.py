@@ -12,7 +12,8 @@ doubled (0 -> 1); ALTERED holds the exceptions, each with its reason. Each subje
 checked to be deterministic first: otherwise "it changed" would prove nothing.
 
 This file: the machinery, the unlearning methods (every module of unlearn.METHODS, the shared
-UnlearnSettings fields included) and the attacks (DiMRAConfig, and every attack of attack.ATTACKS).
+UnlearnSettings fields included, less those a method declares it ignores: its IGNORES, which must then
+change nothing) and the attacks (DiMRAConfig, and every attack of attack.ATTACKS).
 test_wiring_configs.py: pre-training, UNet, judge, sampler and plateau settings.
 test_wiring_fit.py: what `fit` promises. test_wiring_metrics.py: each metric scores the labels it sampled.
 """
@@ -52,6 +53,7 @@ ALTERED = {
     "dropout": 0.5,             # 0 -> 1 would zero every activation
     # the base run stops at min_steps, so only a stricter tolerance can move the stop
     "rel_tol": lambda v: v / 2,
+    "eval_at": (1,),            # () -> an extra measured step the base (every 2 of 3 steps) does not measure
 }
 
 # "<subject>.<field>": why changing it alone changes nothing a tiny CPU run computes.
@@ -78,10 +80,12 @@ def altered(name: str, value):
 @dataclass
 class Subject:
     """A settings dataclass, the tiny-run values of some of its fields (the rest keep their defaults),
-    and `observe(settings) -> dict`: runs the code with those settings, returns what it computed."""
+    and `observe(settings) -> dict`: runs the code with those settings, returns what it computed.
+    `ignores`: fields the code declares it has no use for (a method's IGNORES): not settings of it."""
     cls: type
     base: dict
     observe: Callable
+    ignores: tuple = ()
 
 
 def same(a, b) -> bool:
@@ -98,10 +102,15 @@ def settable_fields(cls) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init]
 
 
+def settings_of(sub: Subject) -> list[str]:
+    """The fields of a subject a user may set: its settable fields, less those it ignores."""
+    return [name for name in settable_fields(sub.cls) if name not in sub.ignores]
+
+
 def cases(subjects: dict) -> list:
-    """(subject key, field name) for every settable field of every subject, the exempt ones left out."""
+    """(subject key, field name) for every setting of every subject, the exempt ones left out."""
     return [pytest.param(key, name, id=f"{key}.{name}") for key, sub in subjects.items()
-            for name in settable_fields(sub.cls) if f"{key}.{name}" not in EXEMPT]
+            for name in settings_of(sub) if f"{key}.{name}" not in EXEMPT]
 
 
 class Runs:
@@ -121,16 +130,25 @@ class Runs:
         assert same(self.base(key), sub.observe(sub.cls(**sub.base))), \
             f"two runs of {key} with the same settings differ: a 'changed' result would prove nothing"
 
-    def check_field(self, key: str, name: str) -> None:
+    def altered_run(self, key: str, name: str) -> tuple:
+        """(old value, new value, what the code computes with the field altered alone)."""
         sub = self.subjects[key]
-        settings = sub.cls(**sub.base)
-        old = getattr(settings, name)
+        old = getattr(sub.cls(**sub.base), name)
         new = altered(name, old)
         assert new != old, f"{key}.{name}: the altered value equals the base value {old!r}"
-        changed = sub.observe(sub.cls(**{**sub.base, name: new}))
+        return old, new, sub.observe(sub.cls(**{**sub.base, name: new}))
+
+    def check_field(self, key: str, name: str) -> None:
+        old, new, changed = self.altered_run(key, name)
         assert not same(self.base(key), changed), (
             f"{key}.{name} = {old!r} -> {new!r} changed nothing the code computes: the setting does not reach "
             f"the code that should use it (or, if that is right, list it in EXEMPT with the reason)")
+
+    def check_ignored(self, key: str, name: str) -> None:
+        old, new, changed = self.altered_run(key, name)
+        assert same(self.base(key), changed), (
+            f"{key}.{name} = {old!r} -> {new!r} changed the run, yet the method declares it in IGNORES: "
+            f"drop it from IGNORES (and give it a default in the method's Settings)")
 
 
 # ----------------------------------------------------------------------------- tiny data and probes
@@ -170,12 +188,12 @@ def unlearn_subject(method: str) -> Subject:
         return {**res, "weights": state(model)}
     # plateau off in the base (3 steps), so that turning it on (2 steps) and steps + 1 both show
     base = dict(forget_class=0, steps=3, batch_size=4, plateau=False, grad_clip=1e3)
-    return Subject(METHODS[method].Settings, base, observe)
+    return Subject(METHODS[method].Settings, base, observe, tuple(getattr(METHODS[method], "IGNORES", ())))
 
 
 # ----------------------------------------------------------------------------- attacks
 ATTACK_DATA = AttackData(aux=AUX, forget_class=0, seed=0, model_config=MODEL_CONFIG)
-ATTACK_BASE = dict(steps=3, batch_size=4, grad_clip=1e3, eval_every=1, n_images=6, n_samples=6)
+ATTACK_BASE = dict(steps=3, batch_size=4, grad_clip=1e3, eval_every=2, n_images=6, n_samples=6)
 
 
 def dimra_subject() -> Subject:
@@ -215,6 +233,13 @@ def test_every_setting_changes_the_run(key, name):
     RUNS.check_field(key, name)
 
 
+@pytest.mark.parametrize("key, name", [pytest.param(key, name, id=f"{key}.{name}")
+                                       for key, sub in SUBJECTS.items() for name in sub.ignores])
+def test_an_ignored_setting_changes_nothing(key, name):
+    """A method's IGNORES is true: changing such a field alone changes nothing the tiny run computes."""
+    RUNS.check_ignored(key, name)
+
+
 class Streams:
     """Records every batch any ddpm.data.Batches hands out, stream by stream, and the global RNG after the run."""
 
@@ -242,7 +267,7 @@ def check_streams(sub: Subject) -> None:
     the D_f stream but not to D_r, `batch_size` to one stream only. So: every batch the run draws, from
     every stream, has `batch_size` images, and another seed changes every stream and the global RNG's
     draws (the noise, the dropped labels)."""
-    changes = {"batch_size": 3, **({"alpha": 1.0} if "alpha" in settable_fields(sub.cls) else {})}  # D_r drawn
+    changes = {"batch_size": 3, **({"alpha": 1.0} if "alpha" in settings_of(sub) else {})}  # D_r drawn
     one = Streams().run(sub, **changes)
     assert one.streams() and all(len(c) == 3 for s in one.streams() for _, c in s)
     other = Streams().run(sub, **changes, seed=sub.cls(**sub.base).seed + 1)
@@ -253,20 +278,10 @@ def check_streams(sub: Subject) -> None:
 
 
 def seeded(subjects: dict) -> list:
-    return [key for key, sub in subjects.items() if {"seed", "batch_size"} <= set(settable_fields(sub.cls))]
+    return [key for key, sub in subjects.items() if {"seed", "batch_size"} <= set(settings_of(sub))]
 
 
 @pytest.mark.parametrize("key", seeded(SUBJECTS))
 def test_batch_size_and_seed_reach_every_stream(key):
     check_streams(SUBJECTS[key])
 
-
-def test_exempt_and_altered_entries_are_real_fields():
-    """No stale entry: each EXEMPT key names a field of a subject of the wiring tests, each ALTERED key a
-    field of some settings dataclass (so a renamed field cannot silently fall back to the type rule)."""
-    from tests.test_wiring_configs import SUBJECTS as CONFIG_SUBJECTS
-    subjects = {**SUBJECTS, **CONFIG_SUBJECTS}
-    names = {f"{key}.{name}" for key, sub in subjects.items() for name in settable_fields(sub.cls)}
-    assert set(EXEMPT) <= names, set(EXEMPT) - names
-    all_fields = {name.rsplit(".", 1)[1] for name in names}
-    assert set(ALTERED) <= all_fields, set(ALTERED) - all_fields

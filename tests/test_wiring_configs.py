@@ -28,7 +28,7 @@ from metrics.evaluate import SampleSettings, generate
 from metrics.judge import JudgeConfig, train_judge
 from tests.conftest import tiny_unet
 from tests.test_wiring import SUBJECTS as METHOD_AND_ATTACK_SUBJECTS
-from tests.test_wiring import Runs, Subject, cases, check_streams, state
+from tests.test_wiring import ALTERED, EXEMPT, Runs, Subject, cases, check_streams, settable_fields, state
 
 TINY_UNET = dict(image_size=8, ch=8, ch_mult=(1, 2), groups=4)
 
@@ -177,3 +177,13 @@ def test_every_settings_dataclass_is_covered():
                for sub in [*METHOD_AND_ATTACK_SUBJECTS.values(), *SUBJECTS.values()]}
     missing = science_dataclasses() - covered - set(NOT_SETTINGS)
     assert not missing, f"settings dataclasses no wiring test covers: {sorted(missing)}"
+
+
+def test_exempt_and_altered_entries_are_real_fields():
+    """No stale entry: each EXEMPT key names a field of a subject of the wiring tests, each ALTERED key a
+    field of some settings dataclass (so a renamed field cannot silently fall back to the type rule)."""
+    subjects = {**METHOD_AND_ATTACK_SUBJECTS, **SUBJECTS}
+    names = {f"{key}.{name}" for key, sub in subjects.items() for name in settable_fields(sub.cls)}
+    assert set(EXEMPT) <= names, set(EXEMPT) - names
+    all_fields = {name.rsplit(".", 1)[1] for name in names}
+    assert set(ALTERED) <= all_fields, set(ALTERED) - all_fields

@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+import attack.datafree as datafree
 import metrics.evaluate as evaluate
 from attack.datafree import own_samples
 from ddpm.data import ImageData, to_float
@@ -120,7 +121,8 @@ def test_the_unconditional_share_samples_the_null_label_unguided_and_scores_f(sa
     assert unconditional_share(tiny_unet(), NoiseSchedule(50), SaysAlways(3), 3, 6, SETTINGS) == 1.0
 
 
-def test_data_free_samples_keep_the_label_they_were_drawn_with(sampler):
+def test_data_free_samples_keep_the_label_they_were_drawn_with(sampler, monkeypatch):
+    monkeypatch.setattr(datafree, "ddim_sample", sampler)        # it samples as `generate` does, not through it
     data = own_samples(tiny_unet(), NoiseSchedule(50), 2, 12, SETTINGS, seed=0)
     assert torch.equal(data.labels, sampler.labels())
     assert 2 not in data.labels.tolist() and len(data) == 12

@@ -14,8 +14,6 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import replace
-
 import torch
 
 
@@ -23,6 +21,7 @@ from ddpm.checkpoint import load_checkpoint, save_shipped
 from ddpm.cli import run_cli
 from ddpm.errors import UserError
 from ddpm.pretrain import DDPMConfig, load_ddpm, make_config
+from harness.settings import RETRAIN_SEED, retrain_config
 from metrics.evaluate import SampleSettings, generate, judge_accuracy
 from metrics.judge import JudgeConfig, default_judge_path, load_judge
 
@@ -48,11 +47,30 @@ def quality(path: str, judge, classes: list[int]) -> dict:
             "sampler": f"DDIM eta=0, {cfg.ddim_steps} steps, guidance w={cfg.guidance}, seed 0"}
 
 
+def ship_unlearned(run: str, f: int, out: str) -> None:
+    """weights/<preset>-<method>-forget<f>-seed0.safetensors for every method: the run's unlearned model and
+    its history, keyed by its stage key, which the pipeline checks before using it (harness/pipeline.py)."""
+    from unlearn import METHODS
+    for method in METHODS:
+        src = os.path.join(run, f"forget{f}", "seed0", f"{method}.pt")
+        saved = load_checkpoint(src, kind="unlearned", hint=f"run reproduce.py so that {run} holds it")
+        if saved.get("stage_key") is None:
+            raise UserError(f"{src} has no stage key: it was not written by reproduce.py")
+        meta = save_shipped(saved["model"], {"kind": "unlearned", "config": {"stage_key": saved["stage_key"]},
+                                             "history": saved["history"], "method": method, "commit": commit(),
+                                             "source": src}, os.path.join(out, f"{PRESET}-{method}-forget{f}-seed0.safetensors"))
+        print(f"{meta['file']}: {method}, stage key {saved['stage_key'][:12]}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--forget-class", type=int, default=0)
     p.add_argument("--out", default="weights")
+    p.add_argument("--unlearned", metavar="RUN", help="instead: ship the unlearned models of seed 0 that a float32 "
+                   "run from the shipped weights made (e.g. runs/mnist5k-quick-headline), for make demo")
     a = p.parse_args()
+    if a.unlearned:
+        return run_cli(lambda: ship_unlearned(a.unlearned, a.forget_class, a.out), "rerun the command")
 
     def body():
         cfg = make_config(PRESET)
@@ -63,8 +81,9 @@ def main() -> int:
                       "commit": commit()}
         f = a.forget_class
         models = [("ddpm", cfg, f"python train.py ddpm --preset {PRESET}", list(range(10))),
-                  (f"ddpm-retrain{f}", replace(cfg, exclude_class=f),
-                   f"python train.py ddpm --preset {PRESET} --exclude-class {f}", list(range(10)))]
+                  (f"ddpm-retrain{f}", retrain_config(cfg, f, 0),
+                   f"python train.py ddpm --preset {PRESET} --exclude-class {f} --seed {RETRAIN_SEED}",
+                   list(range(10)))]
         for name, c, command, classes in models:
             src = os.path.join("runs", PRESET, f"{name}.pt")
             ckpt = load_checkpoint(src, kind="ddpm", hint=f"train it with `{command}`")

@@ -18,7 +18,7 @@ from ddpm.hardware import pick_device
 from ddpm.pretrain import load_ddpm
 
 from . import METHODS
-from .run import get_method, make_settings, unlearn, unlearned_checkpoint
+from .run import get_method, ignored, make_settings, unlearn, unlearned_checkpoint
 
 
 def parser(method: str | None, add_help: bool = True) -> argparse.ArgumentParser:
@@ -30,7 +30,7 @@ def parser(method: str | None, add_help: bool = True) -> argparse.ArgumentParser
     p.add_argument("--out", help="default: beside --ckpt, unlearned-<method>-f<class>.pt")
     p.add_argument("--device")
     if method in METHODS:
-        add_flags(p, METHODS[method].Settings, forget_class={"type": int, "required": True})
+        add_flags(p, METHODS[method].Settings, skip=ignored(method), forget_class={"type": int, "required": True})
     return p
 
 

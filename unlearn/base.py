@@ -1,14 +1,5 @@
 """What every unlearning method shares: its settings' common fields, the data it is given, and
-what it hands to the shared fine-tuning loop.
-
-A method is one module of this package (see unlearn/__init__.py) with
-    LABEL     its name in tables and figures ("GA"), and optionally COLOR (a matplotlib colour)
-    Settings  a dataclass deriving from UnlearnSettings: the method's defaults, the ONLY place
-              those numbers live, plus any setting of its own
-    setup(model, schedule, data, settings) -> Plan
-              turns the model, the noise schedule, the data streams and the settings into what
-              `ddpm.train_loop.fit` needs: a loss closure and, for SalUn, a gradient mask
-    and its loss function, `<name>_loss`, whose docstring holds its equation.
+what it hands to the shared fine-tuning loop (what a method module defines: unlearn/__init__.py).
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -21,11 +12,12 @@ from ddpm.errors import require
 
 @dataclass(kw_only=True)
 class UnlearnSettings:
-    """Settings every method has. `steps`, `lr` and `alpha` have no default here: each method sets them."""
+    """Settings every method has. `steps` and `lr` have no default here: each method sets them. A method
+    that has no use for one of the others declares it in its module's IGNORES (unlearn/__init__.py)."""
     forget_class: int                  # the class f to forget
     steps: int                         # fine-tuning steps (an upper bound when `plateau` is on)
     lr: float                          # Adam learning rate
-    alpha: float                       # weight of the retain term alpha * L_simple(theta; D_r); 0 = none
+    alpha: float = 0.0                 # weight of the retain term alpha * L_simple(theta; D_r); 0 = none
     batch_size: int = 64
     plateau: bool = False              # stop when the loss stops falling (convergent losses only)
     freeze_class_emb: bool = False     # keep the class embedding at theta_0 (cf. SD's frozen text encoder)

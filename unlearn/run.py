@@ -23,16 +23,22 @@ def get_method(name: str):
     return METHODS[name]
 
 
+def ignored(method: str) -> tuple:
+    """The shared settings `method` declares it has no use for (its module's IGNORES; unlearn/__init__.py)."""
+    return tuple(getattr(get_method(method), "IGNORES", ()))
+
+
 def make_settings(method: str, **overrides) -> UnlearnSettings:
-    """The method's Settings with its defaults, `overrides` (None = keep the default) on top.
-    A setting the method does not have, or a value out of range, is a UserError before any work."""
+    """The method's Settings with its defaults, `overrides` (None = keep the default) on top. A setting
+    the method does not have or ignores, or a value out of range, is a UserError before any work."""
     cls = get_method(method).Settings
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cls)} - set(ignored(method))
     given = {k: v for k, v in overrides.items() if v is not None}
     bad = sorted(set(given) - names)
     if bad:
-        raise UserError(f"{method} has no setting {', '.join(bad)}: its settings are "
-                        f"{', '.join(sorted(names))}")
+        unused = [k for k in bad if k in ignored(method)]
+        what = f"ignores {', '.join(unused)} (its IGNORES)" if unused else f"has no setting {', '.join(bad)}"
+        raise UserError(f"{method} {what}: its settings are {', '.join(sorted(names))}")
     return cls(**given)
 
 

@@ -3,12 +3,13 @@
     L_SalUn = || eps_theta(x_t, t, f) - sg[eps_theta(x_t, t, c')] ||^2 + alpha * L_simple(theta; D_r),  c' != f
     m       = 1[ |d L_simple(theta; D_f) / d theta| is among the top `fraction` of all weights ]
 
+Each `call` runs your functions in a process of its own (course/testkit.py) and returns what they did.
 Some tests use testkit.PerClass, a model whose prediction under class c is one learnable image
 table[c]: its gradient shows which class's prediction a loss trains.
 """
 import torch
 
-from course.testkit import PerClass, Spy, expect, images, other_labels, student, tiny_unet
+from course.testkit import PerClass, Repeat, call, expect, images, other_labels, tiny_unet
 from ddpm.schedule import NoiseSchedule
 
 F_CLASS = 4
@@ -21,16 +22,16 @@ def batches(n: int = 6, size: int = 8):
 def forget_stream(n: int = 6, size: int = 8):
     """An endless stream of the same batch of D_f, as saliency_mask reads it."""
     x_f, c_f, _, _ = batches(n, size)
-    return iter(lambda: (x_f, c_f), None)
+    return Repeat((x_f, c_f))
 
 
 def test_salun_target_carries_no_gradient():
     """Only eps_theta(x_t, t, f) is trained; the target sg[eps_theta(x_t, t, c')] is a constant."""
     torch.manual_seed(0)
     model = PerClass(torch.randn(11, 1, 4, 4))
-    torch.manual_seed(1)
-    student("salun_loss")(model, NoiseSchedule(50), *batches(size=4), alpha=0.0, num_classes=10).backward()
-    grad = model.table.grad if model.table.grad is not None else torch.zeros_like(model.table)
+    res = call("salun_loss", model, NoiseSchedule(50), *batches(size=4), alpha=0.0, num_classes=10, seed=1, backward=True)
+    grad = res.grads(model).get("table")
+    grad = grad if isinstance(grad, torch.Tensor) else torch.zeros_like(model.table)
     expect(grad[F_CLASS].abs().sum() > 0, "the loss must train eps_theta(x_t, t, f): its prediction under f got no gradient")
     others = torch.cat([grad[:F_CLASS], grad[F_CLASS + 1:]])
     expect(others.abs().sum() == 0, "the target must not carry a gradient: d target / d theta is not zero "
@@ -39,11 +40,10 @@ def test_salun_target_carries_no_gradient():
 
 def test_salun_random_class_is_never_f():
     """The target's class c' is drawn among the other classes, never f and never the null class."""
-    spy = Spy(tiny_unet())
+    model = tiny_unet()
     x_f, c_f, x_r, c_r = images(90, seed=3), torch.full((90,), F_CLASS), images(6, seed=2), other_labels(6, F_CLASS)
-    torch.manual_seed(2)
-    student("salun_loss")(spy, NoiseSchedule(50), x_f, c_f, x_r, c_r, alpha=0.0, num_classes=10)
-    labels = torch.cat([call["c"] for call in spy.calls if len(call["c"]) == 90] or [torch.empty(0)])
+    res = call("salun_loss", model, NoiseSchedule(50), x_f, c_f, x_r, c_r, alpha=0.0, num_classes=10, seed=2)
+    labels = torch.cat([c["c"] for c in res.calls(model) if len(c["c"]) == 90] or [torch.empty(0)])
     expect((labels == F_CLASS).sum().item() == 90 and len(labels) == 180,
            "the loss must run the model once under f and once under c' != f for each image of D_f: "
            f"it saw {len(labels)} labels for them, {(labels == F_CLASS).sum().item():.0f} of them f")
@@ -54,12 +54,12 @@ def test_salun_random_class_is_never_f():
 def test_saliency_mask_keeps_exactly_the_fraction():
     """The mask names every parameter, is 0/1, and keeps round(fraction * #weights) weights."""
     model = tiny_unet()
-    torch.manual_seed(0)
-    masks = student("saliency_mask")(model, NoiseSchedule(50), forget_stream(), 0.25, n_batches=2)
+    masks = call("saliency_mask", model, NoiseSchedule(50), forget_stream(), 0.25, n_batches=2, seed=0).value
     params = dict(model.named_parameters())
     expect(isinstance(masks, dict) and set(masks) == set(params), "the mask must be a dict with one entry per parameter name")
-    expect(all(masks[n].shape == p.shape for n, p in params.items()), "each mask must have its parameter's shape")
-    values = torch.cat([m.flatten() for m in masks.values()])
+    expect(all(isinstance(masks[n], torch.Tensor) and masks[n].shape == p.shape for n, p in params.items()),
+           "each mask must be a tensor of its parameter's shape")
+    values = torch.cat([m.flatten().float() for m in masks.values()])
     expect(bool(((values == 0) | (values == 1)).all()), "the mask must hold only 0 and 1")
     total = sum(p.numel() for p in params.values())
     expect(values.sum().item() == round(0.25 * total),
@@ -71,7 +71,8 @@ def test_saliency_mask_keeps_the_weights_with_the_largest_gradient():
     torch.manual_seed(0)
     model = PerClass(torch.randn(11, 1, 4, 4))
     total = sum(p.numel() for p in model.parameters())          # 11 * 16 + 5
-    masks = student("saliency_mask")(model, NoiseSchedule(50), forget_stream(size=4), 8 / total, n_batches=3)
+    masks = call("saliency_mask", model, NoiseSchedule(50), forget_stream(size=4), 8 / total, n_batches=3).value
+    expect(isinstance(masks, dict) and {"table", "unused"} <= set(masks), "the mask must be a dict with one entry per parameter name")
     kept = masks["table"].flatten(1).sum(1)
     expect(kept[F_CLASS].item() == 8 and kept.sum().item() == 8 and masks["unused"].sum().item() == 0,
            "the mask must keep the weights with the LARGEST |d L_simple(theta; D_f) / d theta|: "
