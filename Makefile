@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo paper controls paper-fp32 findings sweep test test-all notebook ablation smoke weights bench assignment clean
+.PHONY: demo paper paper-bf16 controls paper-fp32 findings sweep test test-all notebook ablation smoke weights bench assignment clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,37 +13,45 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -r requirements.txt
 	touch $@
 
-# One seed, every method, both attacks, from weights/ (no pre-training), with a lighter attack
-# (100 steps, forget_acc at 0/50/100, 20 samples a retained class). Precision and device are chosen
-# by measuring (ddpm/hardware.py: bf16 only on a CPU where it is clearly faster), one worker process
-# per core as far as the memory allows -> results/mnist5k-quick-demo/
+# A first look in minutes: one seed, every method, both attacks and the positive control, from weights/
+# (the pre-trained model, Retrain, the judge and, in float32, the four unlearned models of seed 0: no
+# training at all where auto picks float32), with a lighter attack and fewer samples than make paper
+# (100 steps, forget_acc on 50 samples at 0/50/100, 20 samples a retained class, 10 after an attack).
+# Precision and device are chosen by measuring (ddpm/hardware.py: bf16 only on a CPU where it is clearly
+# faster), one worker process per core as far as the memory allows -> results/mnist5k-quick-demo/
 demo: $(VENV)/.installed
-	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-retain 20 --tag demo
+	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-forget 50 --n-retain 20 --n-after 10 \
+		--positive-control --tag demo
 
-# The committed headline table: three seeds at the full setting, every model trained here from scratch
-# (one Retrain a seed), both judges on every curve point, precision chosen by measuring (bf16 on this
-# project's machines), one worker per core -> results/mnist5k-quick-bf16/ (its table states its wall clock)
+# The committed headline (results/mnist5k-quick-headline/): three seeds from the shipped pre-trained model and
+# judge, one Retrain a seed trained here with its own seed, the pre-trained model attacked too (the positive
+# control), forget_acc also at steps 10, 25 and 50 (the relearning delay), float32 (what a CPU without
+# AVX512-BF16 runs; the numbers depend on the precision), one worker per core
 paper: $(VENV)/.installed
+	$(PY) reproduce.py --seeds 0 1 2 --eval-at 10,25,50 --positive-control --precision float32 --tag headline
+
+# The previous headline in bf16, every model trained from scratch -> results/mnist5k-quick-bf16/
+paper-bf16: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 1 2 --from-scratch --tag bf16
 
-# The controls (after make paper, whose stages it reuses): every method, ESD / SalUn / DiMUM at their other
+# The controls (after make paper-bf16, whose stages it reuses): every method, ESD / SalUn / DiMUM at their other
 # alpha, Retrain and the pre-trained model against every attack, 3 seeds -> results/mnist5k-quick-bf16-controls/;
 # then DiMUM's memorisation against its budget, one seed, on one thread as the rows' workers (so that its
 # curve is the headline DiMUM row up to the plateau stop) -> results/mnist5k-quick-bf16/memorisation/
 controls: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 1 2 --from-scratch --tag bf16 --controls --positive-control --uncond 500 \
 		--attacks dimra_retain,dimra_mixed,inversion,datafree --results mnist5k-quick-bf16-controls
-	OMP_NUM_THREADS=1 $(PY) -m harness.memorisation --tag bf16 --from-scratch --seeds 0 --steps 500 --every 50
+	OMP_NUM_THREADS=1 $(PY) -m harness.research.memorisation --tag bf16 --from-scratch --seeds 0 --steps 500 --every 50
 
 # The same in float32 from the shipped weights (CPUs without AVX512-BF16 / AMX) -> results/mnist5k-quick/
 paper-fp32: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 1 2 --precision float32
 
-# The mechanism experiments on the headline models (after make paper; docs in results/mnist5k-quick-bf16/sweep/)
+# The mechanism experiments on the bf16 headline's models (after make paper-bf16; docs in results/mnist5k-quick-bf16/sweep/)
 sweep: $(VENV)/.installed
-	$(PY) -m harness.attack_sweep --tag bf16 --bf16 --from-scratch
-	$(PY) -m harness.attack_sweep --tag bf16 --bf16 --from-scratch --aux mixed --share 0.01 --steps 300 --eval-every 50 --lrs 1e-4 1e-3
-	$(PY) -m harness.attack_sweep --tag bf16 --bf16 --from-scratch --seeds 0 1 2 --lrs 1e-3 --rows salun,dimum,esd+retain
+	$(PY) -m harness.research.attack_sweep --tag bf16 --bf16 --from-scratch
+	$(PY) -m harness.research.attack_sweep --tag bf16 --bf16 --from-scratch --aux mixed --share 0.01 --steps 300 --eval-every 50 --lrs 1e-4 1e-3
+	$(PY) -m harness.research.attack_sweep --tag bf16 --bf16 --from-scratch --seeds 0 1 2 --lrs 1e-3 --rows salun,dimum,esd+retain
 
 # docs/findings.md and the README's findings table, generated from the committed results
 findings: $(VENV)/.installed

@@ -8,7 +8,7 @@ writes both judges into one table cell, and never one word when they disagree.
 """
 import json
 
-from metrics.verdict import MARGIN, Verdict, combined, decide, from_rates
+from metrics.verdict import MARGIN, Verdict, combined, decide, from_rates, recovery
 
 JUDGES = {"CNN": "forget_acc", "kNN": "forget_acc_knn"}     # judge -> the curve's key
 
@@ -94,3 +94,21 @@ def rule_text(n: int, horizon: int, seeds: int) -> str:
             f"the judge does not read Retrain's samples of f as f, the model is not broken, the attack reverses "
             f"the pre-trained model (positive control) and, for resists, the attack reverses its hiding control "
             f"(harness/validity.py); otherwise it says why instead.{one}")
+
+
+def judged(cell: dict, ref: dict | None, n: int) -> tuple:
+    """A sweep cell (harness/research/attack_sweep.py): (recoveries a seed, Verdict against Retrain's cell or
+    None); seeds pair by their position."""
+    if not cell["curves"]:
+        return [], None
+    horizon = cell["curves"][0]["step"][-1]
+    mine = {i: from_rates(c, n) for i, c in enumerate(cell["curves"])}
+    recs = [recovery(c, horizon) for c in mine.values()]
+    if ref is None or not ref["curves"] or cell is ref:
+        return recs, None
+    theirs = {i: from_rates(c, n) for i, c in enumerate(ref["curves"])}
+    if set(mine) <= set(theirs):
+        return recs, decide(mine, {i: theirs[i] for i in mine}, horizon)
+    if len(theirs) == 1:                          # one Retrain curve, shared by the seeds
+        return recs, decide(mine, theirs[0], horizon)
+    raise ValueError(f"the sweep cell has {len(mine)} seeds and Retrain {len(theirs)}: pair them or rerun Retrain")

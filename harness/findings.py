@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from metrics.verdict import Counts, decide, from_rates
 
-from .decisions import JUDGES, attack_results, horizon_of
+from .decisions import JUDGES, attack_results, horizon_of, judged
 from .findings_report import quality_lines, readme_with, report
-from .validity import Cell, gate
+from .validity import Cell, dependent_seeds, gate
 
 RUNS = ["results/mnist5k-quick-headline/results.json",
         "results/mnist5k-quick-bf16/results.json", "results/mnist5k-quick-bf16-controls/results.json",
@@ -106,24 +106,12 @@ def settings_of(info: dict, rows: dict, attack: str) -> dict:
     return info["attacks"][attack] if "attacks" in info else info["attack"]
 
 
-def dependent_seeds(info: dict) -> set:
-    """The run's seeds whose Retrain was trained with the pre-trained model's seed (so from theta_0's very
-    initial weights and batches): a reference not independent of theta_0, left out of every claim. Runs
-    before settings.RETRAIN_SEED trained Retrain of seed s with seed s (one Retrain, seed 0, before that)."""
-    theta0 = info["ddpm_config"]["seed"]
-    if "retrain_seeds" in info:
-        return {int(s) for s, r in info["retrain_seeds"].items() if r == theta0}
-    if info.get("retrain_per_seed"):
-        return {s for s in info["seeds"] if s == theta0}
-    return set(info["seeds"])
-
-
 def registered(info: dict, rows: dict, attack: str) -> bool:
     a = settings_of(info, rows, attack)
     return info["image_size"] == REGISTERED["image_size"] and all(a.get(k) == v for k, v in REGISTERED[attack].items())
 
 
-def cells_of_run(path: str, root: str = ".") -> list[dict]:
+def cells_of_run(path: str, root: str = ".", claims: dict | None = None) -> list[dict]:
     """One item a (part of a claim, judge) of a results.json: the gated cell and the curves behind it."""
     with open(os.path.join(root, path)) as f:
         data = json.load(f)
@@ -131,7 +119,7 @@ def cells_of_run(path: str, root: str = ".") -> list[dict]:
     rows = with_uncond({k: {int(s): r for s, r in v.items() if int(s) not in dropped} for k, v in data["rows"].items()})
     n_of = lambda a: settings_of(info, rows, a)["n"] if a == UNCOND else info["n_forget"]   # noqa: E731
     out = []
-    for cid, claim in CLAIMS.items():
+    for cid, claim in (claims or CLAIMS).items():
         for row, attack, ref in claim.parts:
             if row not in rows or ref not in rows or not rows[row] or not attack_results(rows, row, attack):
                 continue
@@ -210,9 +198,9 @@ def pooled(items: list):
     return both(keys), per_class
 
 
-def bottom_line(cid: str, items: list, judge: str) -> dict:
+def bottom_line(cid: str, items: list, judge: str, claims: dict | None = None) -> dict:
     """The claim's outcome by one judge, and the pooled verdict of its part least favourable to it."""
-    claim = CLAIMS[cid]
+    claim = (claims or CLAIMS)[cid]
     mine = [it for it in items if it["claim"] == cid and it["judge"] == judge and not it["counted"]]
     parts = {}
     for row, attack, ref in claim.parts:
@@ -233,7 +221,6 @@ def bottom_line(cid: str, items: list, judge: str) -> dict:
 
 def robustness(root: str = ".") -> list[dict]:
     """The sweep cells (the headline's own seed-0 models attacked at other strengths): listed, never counted."""
-    from .attack_sweep import judged
     out = []
     for path in SWEEPS:
         if not os.path.exists(os.path.join(root, path)):

@@ -1,6 +1,6 @@
 """One whole run: check every row's settings, prepare the shared models, compute the rows (in worker
 processes when there are several), write the table and figures. reproduce.py is its command line;
-the research scripts (python -m harness.attack_sweep, ...) and the notebook call the parts they need.
+the research scripts (python -m harness.research.attack_sweep, ...) and the notebook call the parts they need.
 """
 import os
 import shutil
@@ -149,7 +149,7 @@ def run(s: Settings, device: torch.device, variants: list[Variant], ablation: li
 
 def add_run_arguments(p) -> None:
     """The options that name a reproduce.py run, for the scripts that read its models and stages
-    (python -m harness.basin, .rejudge, .attack_sweep): give them as that run was given them."""
+    (python -m harness.research.basin, .rejudge, .attack_sweep): give them as that run was given them."""
     p.add_argument("--preset", default="mnist5k-quick")
     p.add_argument("--tag", default="", help="the --tag of the reproduce.py run to read")
     p.add_argument("--forget-class", type=int, default=0)

@@ -21,7 +21,7 @@ from unlearn import METHODS
 
 from .decisions import attack_id, horizon_of, reference_row, rule_text
 from .delay import delay_lines
-from .validity import cell_text
+from .validity import cell_text, dependent_seeds
 from .validity import cells as gated
 from .figures import plot_forget_samples, plot_losses, plot_recovery
 from .rows import at_step, attack_label, attacked, fmt, label, middle_step
@@ -186,6 +186,10 @@ def main_table(info, rows, names, seconds, argv) -> str:
               + delay_lines(info, rows, names, attacks) + memorised(rows, names))
     lines += [rule_text(info["n_forget"], max((horizon_of(info, a) for a in attacks), default=0), len(info["seeds"])),
               ""]
+    if dependent_seeds(info):
+        lines += [f"Not independent of the pre-trained model: the Retrain of seed(s) "
+                  f"{', '.join(map(str, sorted(dependent_seeds(info))))} was trained with its seed (its initial weights "
+                  f"and batches). The verdicts above use them; the findings (docs/findings.md) leave them out.", ""]
     if "knn_judge" in info:
         k = info["knn_judge"]
         lines += [f"The second judge (in brackets) is of another family: the majority label of the {k['k']} most "

@@ -128,6 +128,18 @@ def cells(rows: dict, name: str, attack: str, n: int, horizon: int, ref: str = "
     return {j: c for j, c in out.items() if c is not None}
 
 
+def dependent_seeds(info: dict) -> set:
+    """The run's seeds whose Retrain was trained with the pre-trained model's seed (so from theta_0's very
+    initial weights and batches): a reference not independent of theta_0, left out of every claim. Runs
+    before settings.RETRAIN_SEED trained Retrain of seed s with seed s (one Retrain, seed 0, before that)."""
+    theta0 = info["ddpm_config"]["seed"]
+    if "retrain_seeds" in info:
+        return {int(s) for s, r in info["retrain_seeds"].items() if r == theta0}
+    if info.get("retrain_per_seed"):
+        return {s for s in info["seeds"] if s == theta0}
+    return set(info["seeds"])
+
+
 def cell_text(by_judge: dict) -> str:
     """A table cell: 'reversed: CNN +0.63 [+0.58, +0.67], kNN ...' when every judge's cell is valid (⚑ and
     'judges disagree' when their words differ); else each judge on its own, 'CNN no verdict (<reason>)

@@ -1,8 +1,8 @@
-"""harness/attack_sweep.py's summary: where a curve 'breaks', the verdict against Retrain under the
+"""harness/research/attack_sweep.py's summary: where a curve 'breaks', the verdict against Retrain under the
 same attack, and the order in which the rows break (the run itself: tests/test_reproduce.py)."""
 import json
 
-import harness.attack_sweep as sweep
+import harness.research.attack_sweep as sweep
 
 
 def curve(*accs):
@@ -58,7 +58,7 @@ def fake_run(f, ga_knn, steps=300):
 
 
 def test_the_classes_table_flags_judges_that_disagree_and_refuses_mixed_attacks(tmp_path, capsys):
-    from harness.across_classes import main
+    from harness.research.across_classes import main
     paths = []
     for f, knn in ((7, 0.9), (3, 0.1)):
         paths.append(tmp_path / f"f{f}.json")
@@ -83,7 +83,7 @@ def test_the_classes_table_flags_judges_that_disagree_and_refuses_mixed_attacks(
 
 def test_the_classes_table_takes_runs_watched_at_different_intervals(tmp_path, capsys):
     """eval_every 50 against 100: the same attack, watched more often; the table shows both at 100 / 300."""
-    from harness.across_classes import main
+    from harness.research.across_classes import main
     often = fake_run(7, 0.9)
     often["settings"]["attack"]["eval_every"] = 50
     for r in often["rows"].values():

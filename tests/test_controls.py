@@ -8,7 +8,7 @@ from ddpm.diffusion import simple_loss
 from ddpm.errors import UserError
 from ddpm.schedule import NoiseSchedule
 from ddpm.hardware import precision_region
-from harness.memorisation import memorisation_curve, plateau_stop
+from harness.research.memorisation import memorisation_curve, plateau_stop
 from harness.pipeline import Pipeline
 from harness.run import choose_rows
 from harness.settings import ABLATION, CONTROLS, SALUN_RELEASED, SMOKE, Settings
@@ -173,7 +173,7 @@ def test_the_memorisation_curve_is_the_dimum_row_up_to_its_stop(in_copy):
 
 
 def test_the_memorisation_script_refuses_a_bad_budget_in_one_line(capsys):
-    from harness.memorisation import main
+    from harness.research.memorisation import main
     from tests.conftest import error_lines
     assert main(["--smoke", "--steps", "0"]) == 2
     err = capsys.readouterr().err

@@ -199,9 +199,9 @@ def test_a_model_written_by_reproduce_loads_in_the_attack_cli(in_copy, capsys):
 
 @pytest.mark.slow
 def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in_copy):
-    """harness/basin.py: at lam = 0 every method is the pre-trained model; at lam = 1 and mu = 0 it
+    """harness/research/basin.py: at lam = 0 every method is the pre-trained model; at lam = 1 and mu = 0 it
     is the unlearned model, whose forget_acc (same sampler, seed and n) the table already holds."""
-    import harness.basin as basin
+    import harness.research.basin as basin
     assert basin.main(["--smoke", "--methods", "ga,toy", "--points", "6", "--n", str(SMOKE_SIZES["n_forget"])]) == 0
     out = json.loads((in_copy / "results" / "mnist5k-quick-smoke" / "basin" / "basin.json").read_text())
     ga, toy = out["lines"]["ga"], out["lines"]["toy"]
@@ -215,9 +215,9 @@ def test_the_basin_lines_start_at_theta0_and_pass_through_the_unlearned_model(in
 
 @pytest.mark.slow
 def test_the_sweep_at_the_tables_attack_gives_the_tables_curve(in_copy, monkeypatch):
-    """harness/attack_sweep.py attacks the table's cached models (no unlearning again); at the table's
+    """harness/research/attack_sweep.py attacks the table's cached models (no unlearning again); at the table's
     own attack (lr 1e-4, the smoke steps) each row's curve is the table's DiMRA-retain curve."""
-    import harness.attack_sweep as sweep
+    import harness.research.attack_sweep as sweep
     work = count_work(monkeypatch)
     assert sweep.main(["--smoke", "--workers", "1", "--rows", "ga,toy", "--lrs", "1e-4", "1e-3"]) == 0
     assert (work["pretrain"].calls, work["unlearn"].calls, work["attack"].calls) == (0, 0, 6)  # 3 rows x 2 lrs
@@ -233,9 +233,9 @@ def test_the_sweep_at_the_tables_attack_gives_the_tables_curve(in_copy, monkeypa
 
 
 def test_rejudging_draws_the_samples_the_table_counted(in_copy, capsys):
-    """harness/rejudge.py: its CNN counts after unlearning and after each attack equal the table's
+    """harness/research/rejudge.py: its CNN counts after unlearning and after each attack equal the table's
     (the script stops otherwise), and it adds the kNN judge's count of the same samples."""
-    import harness.rejudge as rejudge
+    import harness.research.rejudge as rejudge
     assert rejudge.main(["--smoke", "--rows", "retrain,ga,toy"]) == 0
     text = (in_copy / "results" / "mnist5k-quick-smoke" / "rejudged-seed0.md").read_text()
     ga = results(in_copy)[1]["rows"]["ga"]["0"]
@@ -248,7 +248,7 @@ def test_rejudging_refuses_samples_that_are_not_the_tables(in_copy, capsys):
     data = json.loads(path.read_text())
     data["rows"]["ga"]["0"]["forget_acc"] += 0.5
     path.write_text(json.dumps(data))
-    import harness.rejudge as rejudge
+    import harness.research.rejudge as rejudge
     assert rejudge.main(["--smoke", "--rows", "ga"]) == 2
     assert "the samples differ" in capsys.readouterr().err
 
@@ -317,3 +317,43 @@ def test_a_run_from_scratch_keeps_its_own_judge(flags, root, tmp_path, monkeypat
     pipe = harness.pipeline.Pipeline(s, torch.device("cpu"))
     assert os.path.dirname(pipe.judge_path) == root
     assert pipe.s.from_scratch == bool(flags)
+
+
+def test_retrain_never_starts_from_theta0s_initial_weights(monkeypatch, tmp_path):
+    """Retrain of every seed is trained with its own seed (harness.settings.retrain_config): its initial
+    weights, captured where pre-training hands the model to the loop, differ from the pre-trained model's."""
+    from harness.settings import retrain_config
+    cfg = ddpm.pretrain.make_config("mnist5k-quick", steps=1, batch_size=4, ch=8, ch_mult=(1, 2), groups=4,
+                                    sample_every=10 ** 6)
+
+    class Started(Exception):
+        pass
+
+    def capture(model, *args, **kwargs):
+        raise Started({k: v.clone() for k, v in model.state_dict().items()})
+    monkeypatch.setattr(ddpm.pretrain, "fit", capture)
+
+    def initial(c):
+        with pytest.raises(Started) as got:
+            ddpm.pretrain.pretrain(c, str(tmp_path / "c.pt"), device=torch.device("cpu"), progress=False)
+        return got.value.args[0]
+    theta0 = initial(cfg)
+    assert all(torch.equal(theta0[k], v) for k, v in initial(cfg).items())        # the capture is deterministic
+    for seed in (0, 1, 2):
+        rc = retrain_config(cfg, 0, seed)
+        assert rc.seed != cfg.seed and rc.exclude_class == 0
+        assert any(not torch.equal(theta0[k], v) for k, v in initial(rc).items()), f"seed {seed}"
+
+
+@pytest.mark.slow
+def test_the_hypothesis_command_decides_an_added_method_at_smoke_size(in_copy, capsys):
+    """README, "From an added method to a decided hypothesis": python -m harness.hypothesis runs the
+    method with its controls on the chosen classes and seeds, and prints one checked bottom line an
+    (method, attack) per judge."""
+    from harness import hypothesis
+    assert hypothesis.main(["--methods", "toy", "--classes", "0", "--seeds", "0", "1", "--smoke"]) == 0
+    out = capsys.readouterr().out
+    for attack in ("DiMRA-retain", "DiMRA-mixed"):
+        line = next(x for x in out.splitlines() if x.startswith(f"| Toy resists {attack} |"))
+        assert line.count("**") == 2 and ("units; class 0" in line or "not enough valid evidence" in line)
+    assert (in_copy / "results" / "mnist5k-quick-hyp-smoke.md").exists()

@@ -58,7 +58,7 @@ def unlearned_checkpoint(model, ddpm_config: dict, method: str, s: UnlearnSettin
 def unlearn(model, schedule, train: ImageData, method: str, s: UnlearnSettings, progress: bool = True,
             on_step=None) -> dict:
     """Fine-tune `model` in place to forget class s.forget_class with `method`. Returns the loss history.
-    `on_step(step, loss)`: called after every update (fit's callback; harness/memorisation.py measures there)."""
+    `on_step(step, loss)`: called after every update (fit's callback; harness/research/memorisation.py measures there)."""
     module = get_method(method)
     torch.manual_seed(s.seed)
     device = next(model.parameters()).device

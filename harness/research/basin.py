@@ -1,7 +1,7 @@
 """The basin picture: is an unlearned model still in the pre-trained model's basin?
 
-    python -m harness.basin                           # after `python reproduce.py` (seed 0)
-    python -m harness.basin --methods ga,dimum --n 50 --points 11
+    python -m harness.research.basin                           # after `python reproduce.py` (seed 0)
+    python -m harness.research.basin --methods ga,dimum --n 50 --points 11
 
 The paper's explanation of DiMRA: non-convergent unlearning losses (GA, ESD) stop close to the
 pre-trained weights theta_0, so fine-tuning on other data falls back into theta_0's basin, where
@@ -39,8 +39,8 @@ from ddpm.hardware import precision_region
 from metrics.evaluate import forget_acc
 from unlearn import METHODS
 
-from .run import add_run_arguments, run_pipeline
-from .rows import color, label
+from ..run import add_run_arguments, run_pipeline
+from ..rows import color, label
 
 DEFAULT_ROWS = (*METHODS, "ga+retain", "esd+retain")   # every method; the last two: reproduce.py --ablation
 LOSS_DRAWS = 4           # (t, eps) draws per held-out image for L_simple

@@ -1,8 +1,8 @@
 """Attack strength: which unlearned model does DiMRA break first as the attacker gets stronger?
 
-    python -m harness.attack_sweep --tag bf16 --bf16                     # retain-only, 1e-4/3e-4/1e-3, 1,000 steps
-    python -m harness.attack_sweep --tag bf16 --bf16 --seeds 0 1 2 --lrs 1e-3 --rows retrain,salun,dimum,esd+retain
-    python -m harness.attack_sweep --tag bf16 --bf16 --aux mixed --share 0.01 --steps 300 --eval-every 50
+    python -m harness.research.attack_sweep --tag bf16 --bf16                     # retain-only, 1e-4/3e-4/1e-3, 1,000 steps
+    python -m harness.research.attack_sweep --tag bf16 --bf16 --seeds 0 1 2 --lrs 1e-3 --rows retrain,salun,dimum,esd+retain
+    python -m harness.research.attack_sweep --tag bf16 --bf16 --aux mixed --share 0.01 --steps 300 --eval-every 50
 
 The headline table attacks every unlearned model with one attacker (DiMRA, lr 1e-4, 300 steps).
 This script attacks each row (Retrain, the main table's methods, and ESD / GA with the retain term
@@ -15,7 +15,7 @@ of reproduce.py's ablation) at several learning rates and for longer, measuring 
     breaks at  the first measured step where forget_acc reaches BREAK (— : not within the budget)
 
 and, per learning rate, the rows ordered from the first to break (largest recovery) to the last.
-`python -m harness.attack_sweep --rewrite results/.../sweep/X.json` writes X.md again from its JSON
+`python -m harness.research.attack_sweep --rewrite results/.../sweep/X.json` writes X.md again from its JSON
 with the current rule.
 It runs inside reproduce.py's Pipeline, so every model and attack is a cached stage of
 runs/<preset>[-tag]/ (a rerun only computes what is missing) and --workers works as there; use
@@ -32,20 +32,17 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-
 from ddpm.checkpoint import write_json
 from ddpm.cli import run_cli
 from ddpm.errors import UserError
-from metrics.verdict import decide, from_rates, recovery
-from .workers import default_workers
 from unlearn import METHODS
 
-from .pipeline import Pipeline
-from .run import add_run_arguments, run_pipeline
-from .run import run_info, run_rows
-from .settings import ABLATION, SMOKE, Variant, main_variants
-from .rows import attacked, color, fmt, label, mean_sd
-from .decisions import rule_text
+from ..decisions import judged, rule_text
+from ..pipeline import Pipeline
+from ..rows import attacked, color, fmt, label, mean_sd
+from ..run import add_run_arguments, run_info, run_pipeline, run_rows
+from ..settings import ABLATION, SMOKE, Variant, main_variants
+from ..workers import default_workers
 
 DEFAULT_ROWS = ",".join(["retrain", *METHODS, "esd+retain"])   # every method; ga+retain: add it by name (a collapsed model)
 BREAK = 0.5              # 'broken': half of the forget-class samples are judged to be the forgotten class
@@ -79,19 +76,6 @@ def summarise(rows: dict, names: list, lrs: list, aux: str) -> dict:
                              "forget_acc": [r.get("forget_acc") for r in per_seed], "n_attacked": len(runs),
                              "curves": [a["curve"] for a in runs]}
     return out
-
-
-def judged(cell: dict, ref: dict | None, n: int) -> tuple:
-    """(recoveries a seed, Verdict against Retrain's cell or None): seeds pair by their position."""
-    if not cell["curves"]:
-        return [], None
-    horizon = cell["curves"][0]["step"][-1]
-    mine = {i: from_rates(c, n) for i, c in enumerate(cell["curves"])}
-    recs = [recovery(c, horizon) for c in mine.values()]
-    if ref is None or not ref["curves"] or cell is ref:
-        return recs, None
-    theirs = {i: from_rates(c, n) for i, c in enumerate(ref["curves"])}
-    return recs, decide(mine, theirs if set(mine) <= set(theirs) else theirs[0], horizon)
 
 
 def breaks_text(breaks: list) -> str:
@@ -165,7 +149,7 @@ def write_sweep(pipe, a, summary: dict, names: list, seconds: float, argv_text: 
     env = run_info(pipe)["environment"]
     title = f"DiMRA-{aux}, {a.steps} steps, forget class {pipe.f}, seed(s) {', '.join(map(str, a.seeds))}"
     lines = [f"# Attack strength: {title}",
-             "", f"Command: `python -m harness.attack_sweep {argv_text}`  ",
+             "", f"Command: `python -m harness.research.attack_sweep {argv_text}`  ",
              f"Wall clock: {seconds / 60:.1f} min for this invocation (cached stages reused). Environment: "
              f"torch {env['torch']}, {pipe.workers} worker(s), {env['precision']}, {env['machine']}. "
              f"forget_acc: {s.n_forget} guided samples every {a.eval_every} attack steps.", ""]
@@ -187,7 +171,7 @@ def rewrite(path: str) -> str:
     summary = {float(lr): cells for lr, cells in data["summary"].items()}
     md = os.path.splitext(path)[0] + ".md"
     with open(md) as f:
-        head = f.read().split("\n| row |")[0].rstrip("\n").replace("scripts/attack_sweep.py", "-m harness.attack_sweep")
+        head = f.read().split("\n| row |")[0].rstrip("\n").replace("scripts/attack_sweep.py", "-m harness.research.attack_sweep")
     head = head.replace("python -m harness", "python -m harness").split("\n")
     settings = data["settings"]
     lines = head + [""] + table(summary, list(next(iter(summary.values()))), settings["aux"], settings["steps"],

@@ -1,6 +1,6 @@
 """The headline table of several forget classes in one table (one results.json per class).
 
-    python -m harness.across_classes results/mnist5k-quick-bf16/results.json results/mnist5k-quick-f7/results.json ...
+    python -m harness.research.across_classes results/mnist5k-quick-bf16/results.json results/mnist5k-quick-f7/results.json ...
 
 For each class and method: forget_acc after unlearning (CNN judge, kNN judge in brackets, ⚑ when
 they differ by more than metrics.knn.DISAGREE), forget_acc after each DiMRA attack at its middle and
@@ -17,8 +17,8 @@ import sys
 
 from metrics.knn import DISAGREE
 
-from .decisions import decisions, verdict_cell
-from .rows import at_step, attacked, fmt, label, middle_step
+from ..decisions import decisions, verdict_cell
+from ..rows import at_step, attacked, fmt, label, middle_step
 
 
 def row_cells(rows: dict, name: str, mid: int, steps: int, n: int) -> list[str]:

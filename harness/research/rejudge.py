@@ -1,6 +1,6 @@
 """Both judges on the models of a reproduce.py run: after unlearning and at the end of each attack.
 
-    python -m harness.rejudge --tag f8 --forget-class 8 --bf16      # the run of reproduce.py --tag f8 ...
+    python -m harness.research.rejudge --tag f8 --forget-class 8 --bf16      # the run of reproduce.py --tag f8 ...
 
 The table counts forget_acc after unlearning with both judges (the CNN, and the kNN vote of
 metrics/knn.py), but the recovery curves with the CNN judge only. Where the CNN judge cannot be
@@ -34,8 +34,8 @@ from ddpm.hardware import precision_region
 from metrics.evaluate import generate, judge_accuracy
 from unlearn import METHODS
 
-from .run import add_run_arguments, run_pipeline
-from .rows import label
+from ..run import add_run_arguments, run_pipeline
+from ..rows import label
 
 ROWS = ("retrain", *METHODS)          # Retrain and every registered method
 STAGES = (("unlearned", ""), ("retain", "-dimra-retain"), ("mixed", "-dimra-mixed"))
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
         seconds = time.time() - t0
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
         lines = [f"# Both judges after unlearning and after each attack: forget class {pipe.f}, seed {a.seed}", "",
-                 f"Command: `python -m harness.rejudge {argv_text}` ({seconds:.0f} s). The same {pipe.s.n_forget} "
+                 f"Command: `python -m harness.research.rejudge {argv_text}` ({seconds:.0f} s). The same {pipe.s.n_forget} "
                  f"samples the table counted; CNN judge / kNN judge (metrics/knn.py). The CNN numbers equal "
                  f"the table's (checked by the script).", "",
                  "| model | after unlearning | after DiMRA-retain | after DiMRA-mixed |", "| --- | --- | --- | --- |"]

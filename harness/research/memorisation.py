@@ -1,6 +1,6 @@
 """DiMUM's memorisation of D_alt against its budget: after how many steps does label f draw D_alt?
 
-    python -m harness.memorisation --tag bf16 --from-scratch --bf16 --seeds 0 1 2   # after make paper
+    python -m harness.research.memorisation --tag bf16 --from-scratch --bf16 --seeds 0 1 2   # after make paper
 
 DiMUM trains the model to generate its alternative images under label f (unlearn/dimum.py), so it has
 memorised D_alt when the samples of label f ARE D_alt: memorisation = the share of the n_forget samples
@@ -31,8 +31,8 @@ from metrics.evaluate import generate, judge_predictions
 from unlearn.dimum import parse_alt
 from unlearn.run import make_settings, unlearn
 
-from .rows import fmt
-from .run import add_run_arguments, run_pipeline
+from ..rows import fmt
+from ..run import add_run_arguments, run_pipeline
 
 MEMORISED = 0.9
 
@@ -75,7 +75,7 @@ def table(curves: dict, argv: str, seconds: float) -> str:
     seeds = list(curves)
     c0 = curves[seeds[0]]
     lines = [f"# DiMUM's memorisation of D_alt (class {c0['alt_class']}) against its budget", "",
-             f"Command: `python -m harness.memorisation {argv}` ({seconds / 60:.1f} min). Seeds: "
+             f"Command: `python -m harness.research.memorisation {argv}` ({seconds / 60:.1f} min). Seeds: "
              f"{', '.join(map(str, seeds))}" + (" (one seed: a first look)." if len(seeds) == 1 else "."), "",
              "| step | read as D_alt's class, CNN (kNN) | read as f, CNN (kNN) | DiMUM loss (mean of the 50 steps before) |",
              "| --- | --- | --- | --- |"]

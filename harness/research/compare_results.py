@@ -1,6 +1,6 @@
 """Two results.json side by side: each row's metrics (mean ± sd over seeds) and verdicts.
 
-    python -m harness.compare_results results/mnist5k-quick/results.json results/mnist5k-quick-bf16/results.json
+    python -m harness.research.compare_results results/mnist5k-quick/results.json results/mnist5k-quick-bf16/results.json
 
 Used for docs/benchmarks.md (float32 vs bf16): a change of precision or of the code is
 indistinguishable when every verdict is the same and every number lies within the seed spread.
@@ -10,8 +10,8 @@ import json
 import sys
 
 
-from .rows import at_step, fmt, label
-from .decisions import decisions, verdict_cell
+from ..rows import at_step, fmt, label
+from ..decisions import decisions, verdict_cell
 
 
 def cells(rows: dict, name: str, steps: int, n: int) -> list[str]:
