@@ -87,8 +87,10 @@ def legacy(info: dict, rows: dict) -> dict:
 def header(info, seconds, argv, title, rows):
     rec = recorded_minutes(rows)
     smp, env = info["sampler"], info.get("environment", {})
-    retrain = ("The pre-trained model is trained once (seed 0) and shared by the seeds; Retrain is trained "
-               "once a seed, with that seed" if info.get("retrain_per_seed") else
+    own = info.get("retrain_seeds")
+    retrain = ("The pre-trained model is trained once (seed 0) and shared by the seeds; Retrain is trained once a "
+               + (f"seed, with its own seed ({', '.join(f'{s}: {r}' for s, r in own.items())})" if own else
+                  "seed, with that seed") if info.get("retrain_per_seed") else
                "The pre-trained and Retrain models are trained once (seed 0) and shared by the seeds")
     peak = f", {env['worker_peak_mb']:.0f} MB peak a worker" if env.get("worker_peak_mb") else ""
     return [f"# {title}: {info['preset']}, forget class {info['forget_class']}", "",

@@ -62,20 +62,21 @@ def ship_unlearned(run: str, f: int, out: str) -> None:
         print(f"{meta['file']}: {method}, stage key {saved['stage_key'][:12]}")
 
 
-def ship_retrain(src: str, f: int, out: str) -> None:
-    """weights/<preset>-ddpm-retrain<f>: Retrain of seed 0 (trained with seed RETRAIN_SEED), from `src`."""
+def ship_retrain(src: str, f: int, out: str, seed: int = 0) -> None:
+    """weights/<preset>-ddpm-retrain<f>[-seed<s>]: Retrain of the run's seed s (trained with seed
+    RETRAIN_SEED + s), from `src`; reproduce.py uses it when its config matches."""
     cfg = make_config(PRESET)
-    c = retrain_config(cfg, f, 0)
-    command = f"python train.py ddpm --preset {PRESET} --exclude-class {f} --seed {RETRAIN_SEED}"
+    c = retrain_config(cfg, f, seed)
+    command = f"python train.py ddpm --preset {PRESET} --exclude-class {f} --seed {c.seed}"
     ckpt = load_checkpoint(src, kind="ddpm", hint=f"train it with `{command}`")
     if DDPMConfig(**ckpt["config"]) != c:
-        raise UserError(f"{src} was not trained with Retrain's config (seed {RETRAIN_SEED}): retrain it with `{command}`")
+        raise UserError(f"{src} was not trained with Retrain's config (seed {c.seed}): retrain it with `{command}`")
     judge, _ = load_judge(os.path.join("weights", f"judge-{cfg.dataset}-{cfg.image_size}px.safetensors"))
     trained_on = {"torch": torch.__version__, "machine": platform.machine(), "commit": commit(), "source": src}
     meta = save_shipped(ckpt["ema"], {"kind": "ddpm", "config": c.to_dict(), "command": command, "weights": "EMA",
                                       "steps_trained": ckpt["step"], "trained_on": trained_on,
                                       "quality": quality(src, judge, list(range(10)))},
-                        os.path.join(out, f"{PRESET}-ddpm-retrain{f}.safetensors"))
+                        os.path.join(out, f"{PRESET}-ddpm-retrain{f}" + (f"-seed{seed}" if seed else "") + ".safetensors"))
     print(f"{meta['file']}: judge accuracy {meta['quality']['judge_accuracy_on_guided_samples']:.3f}")
 
 
@@ -88,11 +89,12 @@ def main() -> int:
     p.add_argument("--retrain-only", metavar="CKPT", help="instead: ship only Retrain, from this checkpoint (e.g. "
                    "runs/mnist5k-quick-headline/ddpm-retrain0.pt, the Retrain of seed 0 a run trained), judged by the "
                    "shipped judge")
+    p.add_argument("--seed", type=int, default=0, help="with --retrain-only: the run's seed that Retrain belongs to")
     a = p.parse_args()
     if a.unlearned:
         return run_cli(lambda: ship_unlearned(a.unlearned, a.forget_class, a.out), "rerun the command")
     if a.retrain_only:
-        return run_cli(lambda: ship_retrain(a.retrain_only, a.forget_class, a.out), "rerun the command")
+        return run_cli(lambda: ship_retrain(a.retrain_only, a.forget_class, a.out, a.seed), "rerun the command")
 
     def body():
         cfg = make_config(PRESET)
