@@ -48,12 +48,14 @@ def test_a_diverged_attack_is_not_scored():
 
 
 def fake_run(f, ga_knn, steps=300):
-    """A results.json of reproduce.py (one seed) with Retrain and GA only."""
+    """A results.json of reproduce.py (one seed) with Retrain, GA and the pre-trained model attacked (the
+    positive control every verdict is checked against: harness/validity.py)."""
     c = lambda *a: {"step": [0, 100, 200, 300][:len(a)], "forget_acc": list(a)}   # noqa: E731
     row = lambda fa, knn, cr, cm: {"forget_acc": fa, "forget_acc_knn": knn, "retain_acc": 0.9,   # noqa: E731
                                    "dimra_retain": {"curve": cr}, "dimra_mixed": {"curve": cm}}
     return {"settings": {"forget_class": f, "seeds": [0], "n_forget": 100, "attack": {"steps": steps, "lr": 1e-4}},
-            "rows": {"retrain": {"0": row(0.0, 0.0, c(0, 0, 0, 0), c(0, 0.5, 0.9, 1))},
+            "rows": {"pretrained": {"0": row(1.0, 1.0, c(1, 1, 1, 1), c(1, 1, 1, 1))},
+                     "retrain": {"0": row(0.0, 0.0, c(0, 0, 0, 0), c(0, 0.5, 0.9, 1))},
                      "ga": {"0": row(0.05, ga_knn, c(0.05, 1, 1, 1), c(0.05, 1, 1, 1))}}}
 
 

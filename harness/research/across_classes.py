@@ -17,7 +17,7 @@ import sys
 
 from metrics.knn import DISAGREE
 
-from ..decisions import decisions, verdict_cell
+from ..validity import cell_text, cells
 from ..rows import at_step, attacked, fmt, label, middle_step
 
 
@@ -35,7 +35,7 @@ def row_cells(rows: dict, name: str, mid: int, steps: int, n: int) -> list[str]:
         if not curves:
             out.append("—")
             continue
-        judged = verdict_cell(decisions(rows, name, attack, n, steps))
+        judged = cell_text(cells(rows, name, attack, n, steps))
         out.append(f"{fmt([at_step(c, mid) for c in curves])} / {fmt([at_step(c, steps) for c in curves])}"
                    + (f" ({judged})" if judged else ""))
     out.append(fmt([r["retain_acc"] for r in ok]))

@@ -11,7 +11,7 @@ import sys
 
 
 from ..rows import at_step, fmt, label
-from ..decisions import decisions, verdict_cell
+from ..validity import cell_text, cells
 
 
 def cells(rows: dict, name: str, steps: int, n: int) -> list[str]:
@@ -19,7 +19,7 @@ def cells(rows: dict, name: str, steps: int, n: int) -> list[str]:
     out = [fmt([r[k] for r in rs]) for k in ("forget_acc", "retain_acc", "cfid")]
     for attack in ("dimra_retain", "dimra_mixed"):
         curves = [r[attack]["curve"] for r in rs]
-        judged = "" if name == "retrain" else f" ({verdict_cell(decisions(rows, name, attack, n, steps))})"
+        judged = "" if name == "retrain" else f" ({cell_text(cells(rows, name, attack, n, steps))})"
         out.append(fmt([at_step(c, steps) for c in curves]) + judged)
     return out
 
