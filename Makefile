@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 # (the pre-trained model, Retrain, the judge and, in float32, the four unlearned models of seed 0: no
 # training at all where auto picks float32), with a lighter attack and fewer samples than make paper
 # (100 steps, forget_acc on 50 samples at 0/50/100, 20 samples a retained class, 10 after an attack).
-# Precision and device are chosen by measuring (ddpm/hardware.py: bf16 only on a CPU where it is clearly
+# Precision and device are chosen by measuring (lab/hardware.py: bf16 only on a CPU where it is clearly
 # faster), one worker process per core as far as the memory allows -> results/mnist5k-quick-demo/
 demo: $(VENV)/.installed
 	$(PY) reproduce.py --seeds 0 --attack-steps 100 --eval-every 50 --n-forget 50 --n-retain 20 --n-after 10 \

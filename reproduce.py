@@ -12,7 +12,7 @@ Every stage (unlearning, evaluation, each attack) is cached under runs/<preset>[
 of everything it was computed from (harness/stages.py): a rerun reuses what still matches and
 continues after a crash or Ctrl-C; --fresh redoes everything. Results go to results/<preset>[-<tag>]/:
 table.md, results.json, figures. Device and precision are chosen by measuring unless given
-(ddpm/hardware.py); --workers N runs independent stages in N processes (harness/workers.py).
+(lab/hardware.py); --workers N runs independent stages in N processes (harness/workers.py).
 This file only reads the flags: the run itself is harness/run.py.
 """
 import argparse
@@ -21,13 +21,13 @@ import time
 
 import torch
 
-from ddpm.cli import add_flags, given, run_cli
 from ddpm.errors import UserError
-from ddpm.hardware import PRECISIONS, pick_device
-from ddpm.pretrain import PRESETS
 from harness.run import choose_rows, run
 from harness.settings import Settings
 from harness.stages import WEIGHTS
+from lab.cli import add_flags, given, run_cli
+from lab.hardware import PRECISIONS, pick_device
+from lab.presets import PRESETS
 from unlearn import METHODS
 
 HELP = {

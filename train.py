@@ -2,22 +2,25 @@
 
     python train.py ddpm  --preset mnist5k-quick [--steps 3000 --lr 1e-3 --exclude-class 0 ...]
     python train.py judge --dataset mnist5k [--image-size 16 --epochs 15]
-    torchrun --nproc_per_node=N train.py ddpm --preset cifar10   # data-parallel (ddpm/distributed.py)
+    torchrun --nproc_per_node=N train.py ddpm --preset cifar10   # data-parallel (lab/distributed.py)
 
 Every DDPMConfig / JudgeConfig field is a flag (--ch-mult 1,2,2 for tuples); flags override the
-preset (ddpm/pretrain.py PRESETS, metrics/judge.py JUDGE_PRESETS: the judge reproduce.py trains).
+preset (lab/presets.py PRESETS, metrics/judge.py JUDGE_PRESETS: the judge reproduce.py trains).
 """
 import argparse
 import os
 import sys
 import time
 
-from ddpm.checkpoint import check_writable
-from ddpm.cli import add_flags, given, run_cli
+from ddpm.config import DDPMConfig
 from ddpm.errors import UserError
-from ddpm.hardware import pick_device
-from ddpm.pretrain import PRESETS, DDPMConfig, make_config, pretrain
-from metrics.judge import JUDGE_PRESETS, JudgeConfig, default_judge_path, judge_config, train_judge
+from lab.checkpoint import check_writable
+from lab.cli import add_flags, given, run_cli
+from lab.hardware import pick_device
+from lab.judges import default_judge_path, train_judge
+from lab.presets import PRESETS, make_config
+from lab.pretrain import pretrain
+from metrics.judge import JUDGE_PRESETS, JudgeConfig, judge_config
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,14 +15,15 @@ import dataclasses
 import os
 import sys
 
-from ddpm.checkpoint import check_writable, save_checkpoint
 from ddpm.data import check_class, load_splits
-from ddpm.cli import add_flags, given, run_cli
 from ddpm.errors import UserError
-from ddpm.hardware import pick_device
-from ddpm.pretrain import load_ddpm
+from lab.checkpoint import check_writable, save_checkpoint
+from lab.cli import add_flags, given, run_cli
+from lab.hardware import pick_device
+from lab.judges import check_judge_matches, find_judge, load_judge
+from lab.pretrain import load_ddpm
 from metrics.evaluate import N_FORGET, SampleSettings, forget_acc
-from metrics.judge import JudgeConfig, check_judge_matches, find_judge, load_judge
+from metrics.judge import JudgeConfig
 
 from . import ATTACKS
 from .base import AttackData, as_attacked, attacked_checkpoint

@@ -13,8 +13,8 @@ attack runs, and every curve point is "what label f generates now".
 import contextlib
 from dataclasses import asdict, dataclass
 
+from ddpm.config import DDPMConfig
 from ddpm.data import ImageData
-from ddpm.pretrain import DDPMConfig
 
 RESULT_KEYS = ("curve", "loss", "diverged", "n_real", "n_real_forget")
 

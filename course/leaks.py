@@ -30,7 +30,7 @@ ARCHIVES = (".zip", ".whl", ".tar", ".tar.gz", ".tgz")
 MAX_MEMBER = 16 << 20
 
 MIN_CHARS = 25
-LIBRARY_PACKAGES = ("ddpm", "unlearn", "attack", "metrics")
+LIBRARY_PACKAGES = ("ddpm", "unlearn", "attack", "metrics", "lab")
 IDIOMS = {
     # README.md's "Add your own method" and tests/test_reproduce.py noise a batch of D_f this way; the
     # docstrings of esd_loss and salun_loss say "x_t noised from x_f" and noised() is the helper for it

@@ -4,7 +4,7 @@ Everything takes the UNet (`model`) and the `NoiseSchedule` separately: the netw
 (x_t, t, c) to a noise prediction, the schedule holds the numbers of the diffusion process.
 Each sampler is a loop over one pure update, ddim_step or ddpm_step, which maps (x_t, eps) to the
 next state and can be tested on its own. The guidance scale has no default here: its one home is
-DDPMConfig.guidance (ddpm/pretrain.py).
+DDPMConfig.guidance (ddpm/config.py).
 """
 import torch
 import torch.nn.functional as F

@@ -1,5 +1,5 @@
 """One exception for everything a user can fix: the command lines print its message on one line and
-exit 2 (ddpm/cli.py). `require` is the one validation helper of the settings dataclasses."""
+exit 2 (lab/cli.py). `require` is the one validation helper of the settings dataclasses."""
 
 
 class UserError(Exception):

@@ -34,7 +34,7 @@ class Plateau:
 
 def autocast(device: torch.device, enabled: bool):
     """bf16 autocast on CUDA when asked for (DDPMConfig.amp). On the CPU this stays plain float32;
-    bf16 on the CPU is a choice of the whole run instead (reproduce.py --precision, ddpm/hardware.py)."""
+    bf16 on the CPU is a choice of the whole run instead (reproduce.py --precision, lab/hardware.py)."""
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -31,7 +31,8 @@ from .decisions import JUDGES, attack_results, horizon_of, judged
 from .findings_report import quality_lines, readme_with, report
 from .validity import Cell, dependent_seeds, gate
 
-RUNS = ["results/mnist5k-quick-headline/results.json",
+RUNS = ["results/mnist5k-quick-headline/results.json", "results/mnist5k-quick-headline-f3/results.json",
+        "results/mnist5k-quick-headline-f7/results.json",
         "results/mnist5k-quick-bf16/results.json", "results/mnist5k-quick-bf16-controls/results.json",
         "results/mnist5k-quick-f7/results.json", "results/mnist5k-quick-f3/results.json",
         "results/mnist5k-quick-f8/results.json", "results/mnist-cpu/results.json"]
@@ -165,7 +166,21 @@ def collect(root: str = ".") -> list[dict]:
                    v and (v.effect, v.lo, v.hi))
             if key not in kept or (kept[key]["counted"] and not it["counted"]):   # the file that can check it
                 kept[key] = it
-    return [{**it, "id": f"E{i + 1}"} for i, it in enumerate(kept.values())]
+    return [{**it, "id": f"E{i + 1}"} for i, it in enumerate(once_a_unit(list(kept.values())))]
+
+
+def once_a_unit(items: list) -> list:
+    """A (forget class, seed) unit counts once for a part of a claim: where two runs measured the same
+    class (the float32 headline and the older bf16 run of class 0), the first run of RUNS counts and the
+    later one is listed with the reason."""
+    first, out = {}, []
+    for it in items:
+        key = (it["claim"], it["row"], it["attack"], it["ref"], it["judge"], it["class"])
+        if not it["counted"]:
+            if first.setdefault(key, it["path"]) != it["path"]:
+                it = {**it, "counted": f"the same units counted from {first[key]}"}
+        out.append(it)
+    return out
 
 
 def counted(it: dict) -> str:

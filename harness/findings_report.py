@@ -100,7 +100,8 @@ def report(claims: dict, lines: dict, items: list, robust: list, quality: list) 
            "fails when this file or the README's table differs from what they say).", "", "## Bottom lines", "",
            *summary, "", legend, "", "## The evidence", "",
            "Each line is one (row, attack, judge) cell of a committed run. `counted` says why a cell does not count: "
-           "another setting, one seed, or a failed validity check (its reason). A seed whose Retrain was trained "
+           "another setting, one seed, a failed validity check (its reason), or units another run already counts "
+           "(a class measured twice counts from the first run of harness/findings.py RUNS). A seed whose Retrain was trained "
            "with the pre-trained model's seed (its initial weights and batches) is left out of every cell of its "
            "run: runs before Retrain had seeds of its own trained seed s's Retrain with seed s.", "", *evidence_table(items), "",
            "## Robustness: the attack-strength sweeps (not counted)", "",

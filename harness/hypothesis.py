@@ -17,9 +17,9 @@ import argparse
 import os
 import sys
 
-from ddpm.cli import run_cli
 from ddpm.errors import UserError
-from ddpm.hardware import pick_device
+from lab.cli import run_cli
+from lab.hardware import pick_device
 
 from .decisions import JUDGES
 from .findings import Claim, bottom_line, cells_of_run, counted

@@ -19,14 +19,16 @@ from attack import ATTACKS
 from attack.base import AttackData, as_attacked, attacked_checkpoint
 from attack.run import run_attack
 from attack.run import make_config as make_attack_config
-from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint, weights_hash
 from ddpm.data import ImageData, load_splits, save_grid
 from ddpm.errors import UserError
-from ddpm.hardware import choose_precision, precision_region
-from ddpm.pretrain import finished, load_ddpm, make_config, pretrain
+from lab.checkpoint import check_writable, load_checkpoint, save_checkpoint, weights_hash
+from lab.hardware import choose_precision, precision_region
+from lab.presets import make_config
+from lab.pretrain import finished, load_ddpm, pretrain
 from metrics.evaluate import (PRETRAINED_PER_CLASS, NonFiniteSamples, SampleSettings, generate, judge_accuracy,
                               judge_predictions, param_distance, read_as, retain_metrics)
-from metrics.judge import check_judge_matches, default_judge_path, judge_config, load_judge, train_judge
+from lab.judges import check_judge_matches, default_judge_path, load_judge, train_judge
+from metrics.judge import judge_config
 from metrics.knn import KNNJudge
 from metrics.unconditional import null_samples
 from unlearn.run import make_settings, settings_dict, unlearn, unlearned_checkpoint

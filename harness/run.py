@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 import torch
 
 from ddpm.errors import UserError
-from ddpm.hardware import PRECISIONS, pick_device
+from lab.hardware import PRECISIONS, pick_device
 from unlearn import METHODS
 from unlearn.run import make_settings, settings_dict
 

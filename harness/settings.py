@@ -132,7 +132,7 @@ class Settings:
     from_scratch: bool = False         # train the pre-trained, Retrain and judge models instead of using weights/
     tag: str = ""                      # runs/<preset>-<tag>/ and results/<preset>-<tag>/ (--smoke: 'smoke')
     results: str = ""                  # results/<results>/ instead (the stages stay in runs/<preset>-<tag>/)
-    precision: str = "auto"            # float32, bf16 (autocast), or auto: measured (ddpm/hardware.py)
+    precision: str = "auto"            # float32, bf16 (autocast), or auto: measured (lab/hardware.py)
     attacks: tuple = ()                # attack/ ATTACKS names; (): the headline ones (module HEADLINE = True)
     uncond: int = 0                    # > 0: the unconditional branch's share of f, on this many null samples
     progress: bool = True              # tqdm bars

@@ -10,8 +10,8 @@ import os
 
 import torch
 
-from ddpm.checkpoint import load_checkpoint, shipped_config, write_json
 from ddpm.errors import UserError
+from lab.checkpoint import load_checkpoint, shipped_config, write_json
 
 WEIGHTS = "weights"       # shipped weights: <preset>-ddpm, <preset>-ddpm-retrain<f>, judge-<data>-<px>
 

@@ -18,7 +18,7 @@ from multiprocessing import get_context
 import torch
 from tqdm.auto import tqdm
 
-from ddpm.hardware import precision_region
+from lab.hardware import precision_region
 
 # Memory to keep free per worker process: one worker of the mnist5k-quick pipeline peaked at 1,514 MB
 # (make demo on 2 cores, 2026-12-01: getrusage(RUSAGE_CHILDREN), which every results.json records as

@@ -2,17 +2,15 @@
 
 It decides which class a generated image shows (forget_acc, retain_acc) and its penultimate
 layer gives the features of cFID. It never sees a generated image in training. Its accuracy on
-the real test split is printed and stored in its checkpoint.
+the real test split is printed and stored in its checkpoint (lab/judges.py trains, saves and loads it).
 """
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ddpm.checkpoint import check_writable, load_checkpoint, save_checkpoint
 from ddpm.data import DATASETS, ImageData, load_splits, to_float
 from ddpm.errors import UserError, require
 
@@ -52,25 +50,12 @@ def judge_config(dataset: str, **overrides) -> JudgeConfig:
     return JudgeConfig(**{**JUDGE_PRESETS[dataset], "dataset": dataset, **given})
 
 
-def default_judge_path(cfg: JudgeConfig, root: str = "runs") -> str:
-    """Where every entry point (train.py judge, reproduce.py, python -m attack) keeps the judge of a
-    data set and image size."""
-    return os.path.join(root, f"judge-{cfg.dataset}-{cfg.image_size}px.pt")
-
-
-def find_judge(cfg: JudgeConfig) -> str:
-    """The judge a command uses by default: the one trained here (runs/), else the shipped one
-    (weights/judge-<dataset>-<size>px.safetensors), else the runs/ path (whose absence is then reported)."""
-    trained = default_judge_path(cfg)
-    shipped = os.path.join("weights", os.path.basename(trained).replace(".pt", ".safetensors"))
-    return shipped if not os.path.exists(trained) and os.path.exists(shipped) else trained
-
-
 class Judge(nn.Module):
     """[conv-BN-ReLU x2, maxpool] x 2 -> conv-BN-ReLU x2 -> global average -> fc (features) -> fc (logits)."""
 
     def __init__(self, in_channels: int, num_classes: int = 10, width: int = 32, feature_dim: int = 128):
         super().__init__()
+        self.in_channels = in_channels
 
         def stage(c_in, c_out):
             return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
@@ -117,9 +102,8 @@ def accuracy(judge: Judge, data: ImageData, batch_size: int = 500) -> float:
     return correct / len(data)
 
 
-def train_judge(cfg: JudgeConfig, out: str, device: torch.device | str = "cpu", progress: bool = True) -> float:
-    """Train on the train + aux splits (all real training images), report accuracy on the test split."""
-    check_writable(out)
+def fit_judge(cfg: JudgeConfig, device: torch.device | str = "cpu", progress: bool = True) -> tuple[Judge, float]:
+    """Train on the train + aux splits (all real training images); (the judge, its accuracy on the test split)."""
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     splits = load_splits(cfg.dataset, cfg.data_root, cfg.image_size)
@@ -141,26 +125,4 @@ def train_judge(cfg: JudgeConfig, out: str, device: torch.device | str = "cpu", 
             loss.backward()
             opt.step()
             sched.step()
-    acc = accuracy(judge, splits["test"])
-    save_checkpoint({"kind": "judge", "config": asdict(cfg), "in_channels": in_ch,
-                     "model": judge.state_dict(), "test_acc": acc}, out)
-    return acc
-
-
-def load_judge(path: str, device: torch.device | str = "cpu") -> tuple[Judge, dict]:
-    ckpt = load_checkpoint(path, kind="judge", hint="train it with `python train.py judge --dataset ...`")
-    cfg = JudgeConfig(**ckpt["config"])
-    judge = Judge(ckpt["in_channels"], 10, cfg.width, cfg.feature_dim)
-    try:
-        judge.load_state_dict(ckpt["model"])
-    except RuntimeError:
-        raise UserError(f"judge checkpoint {path} is damaged: delete it and rerun `train.py judge`") from None
-    return judge.to(device).eval(), ckpt
-
-
-def check_judge_matches(judge_ckpt: dict, dataset: str, image_size: int, path: str) -> None:
-    c = judge_ckpt["config"]
-    if c["dataset"] != dataset or c["image_size"] != image_size:
-        raise UserError(f"judge {path} was trained on {c['dataset']} at {c['image_size']} px, the DDPM uses "
-                        f"{dataset} at {image_size} px: train a matching judge with `train.py judge "
-                        f"--dataset {dataset} --image-size {image_size}`")
+    return judge, accuracy(judge, splits["test"])

@@ -11,13 +11,13 @@ from attack.__main__ import main as attack_main
 from attack.base import AttackData, as_attacked
 from attack.dimra import DiMRAConfig, attack_set, dimra
 from attack.run import make_config, run_attack, settings_of
-from harness.stages import attack_record
-from ddpm.checkpoint import save_checkpoint
+from ddpm.config import DDPMConfig
 from ddpm.data import load_splits
 from ddpm.errors import UserError
-from ddpm.pretrain import DDPMConfig
 from ddpm.schedule import NoiseSchedule
 from ddpm.unet import UNet
+from harness.stages import attack_record
+from lab.checkpoint import save_checkpoint
 from metrics.judge import Judge, JudgeConfig
 from tests.conftest import tiny_unet
 from tests.test_examples import load_example
@@ -159,10 +159,10 @@ def test_legacy_aux_flag_picks_dimra_and_its_file_name(tmp_path):
 def test_an_attacks_own_defaults_are_used_unless_the_run_sets_them(tmp_path, monkeypatch):
     """reproduce.py gives an attack its own steps and eval_every unless --attack-steps / --eval-every say
     otherwise; the row's seed always; --eval-at only to an attack whose Config takes it."""
-    import types
-    from dataclasses import dataclass
     import torch
+    import types
     from attack.base import AttackConfig
+    from dataclasses import dataclass
     from harness.pipeline import Pipeline
     from harness.settings import Settings
 

@@ -7,10 +7,10 @@ import torch
 from attack import datafree, inversion
 from attack.base import AttackData, as_attacked
 from attack.run import make_config, run_attack
+from ddpm.config import DDPMConfig
 from ddpm.data import ImageData, load_splits, to_float
 from ddpm.diffusion import simple_loss
 from ddpm.errors import UserError
-from ddpm.pretrain import DDPMConfig
 from ddpm.schedule import NoiseSchedule
 from metrics.evaluate import SampleSettings
 from metrics.knn import KNNJudge

@@ -3,10 +3,11 @@ import os
 import pytest
 import torch
 
-from ddpm.checkpoint import load_checkpoint, save_checkpoint
 from ddpm.errors import UserError
-from ddpm.pretrain import finished, load_ddpm, make_config, precision, pretrain
-from ddpm.hardware import precision_region
+from lab.checkpoint import load_checkpoint, save_checkpoint
+from lab.hardware import precision_region
+from lab.presets import make_config
+from lab.pretrain import finished, load_ddpm, precision, pretrain
 
 TINY = dict(steps=6, batch_size=8, ch=8, ch_mult=(1, 2), groups=4, ckpt_every=3, sample_every=10 ** 6,
             warmup=2)
@@ -121,15 +122,15 @@ def test_two_writers_of_one_file_never_collide(tmp_path):
 
 
 def test_weights_hash_sees_any_change():
-    from ddpm.checkpoint import weights_hash
+    from lab.checkpoint import weights_hash
     a = {"w": torch.zeros(3), "b": torch.ones(2)}
     assert weights_hash(a) == weights_hash({"b": torch.ones(2), "w": torch.zeros(3)})
     assert weights_hash(a) != weights_hash({"w": torch.tensor([0.0, 0.0, 1e-7]), "b": torch.ones(2)})
 
 
 def test_shipped_weights_load_like_a_checkpoint_and_refuse_a_changed_file(tmp_path):
-    from ddpm.checkpoint import save_shipped
-    from ddpm.pretrain import build_model
+    from ddpm.config import build_model
+    from lab.checkpoint import save_shipped
     cfg = make_config("mnist5k-quick", **TINY)
     model, _ = build_model(cfg)
     path = str(tmp_path / "m.safetensors")
@@ -148,8 +149,8 @@ def test_shipped_weights_load_like_a_checkpoint_and_refuse_a_changed_file(tmp_pa
 
 def test_the_pipeline_uses_shipped_weights_whose_config_matches(tmp_path, monkeypatch):
     import harness.pipeline as reproduce
-    from ddpm.checkpoint import save_shipped
-    from ddpm.pretrain import build_model
+    from ddpm.config import build_model
+    from lab.checkpoint import save_shipped
     monkeypatch.chdir(tmp_path)
     pipe = reproduce.Pipeline(reproduce.Settings(seeds=(0,), precision="float32"), torch.device("cpu"))
     model, _ = build_model(pipe.cfg)

@@ -7,7 +7,7 @@ import torch
 
 import train
 from attack.__main__ import main as attack_main
-from ddpm.checkpoint import save_checkpoint
+from lab.checkpoint import save_checkpoint
 from tests.conftest import ROOT, error_lines
 from unlearn.__main__ import main as unlearn_main
 

@@ -7,11 +7,11 @@ import torch
 from ddpm.diffusion import simple_loss
 from ddpm.errors import UserError
 from ddpm.schedule import NoiseSchedule
-from ddpm.hardware import precision_region
-from harness.research.memorisation import memorisation_curve, plateau_stop
 from harness.pipeline import Pipeline
+from harness.research.memorisation import memorisation_curve, plateau_stop
 from harness.run import choose_rows
 from harness.settings import ABLATION, CONTROLS, SALUN_RELEASED, SMOKE, Settings
+from lab.hardware import precision_region
 from metrics.evaluate import read_as
 from tests.conftest import tiny_unet
 from tests.test_reproduce import in_copy, smoke_run  # noqa: F401 (fixtures)
@@ -183,8 +183,8 @@ def test_the_memorisation_script_refuses_a_bad_budget_in_one_line(capsys):
 def test_a_later_setting_enters_the_models_key_only_away_from_its_default():
     """Stages cached before p_uncond, mask_guidance and retain_reduction existed computed their defaults:
     at the default the key is the old one (the field left out); any other value changes the key."""
-    from types import SimpleNamespace
     from harness.settings import Variant
+    from types import SimpleNamespace
     fake = SimpleNamespace(model_ids={None: "base"}, data_ids={"train": "train"}, precision={},
                            settings=lambda v, seed: make_settings(v.method, forget_class=0, seed=seed, **v.unlearn))
     key = lambda **u: Pipeline.model_inputs(fake, Variant("x", "salun", u), 0)["unlearn"]   # noqa: E731

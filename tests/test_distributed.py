@@ -1,4 +1,4 @@
-"""Data-parallel pre-training (ddpm/distributed.py): two gloo processes on the CPU, started by
+"""Data-parallel pre-training (lab/distributed.py): two gloo processes on the CPU, started by
 torchrun, train what one process trains with the same global batch, and a run they stopped resumes."""
 import os
 import subprocess
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import train
-from ddpm.distributed import Ranks
 from ddpm.errors import UserError
+from lab.distributed import Ranks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["ddpm", "--preset", "mnist5k-quick", "--batch-size", "8", "--ch", "8", "--ch-mult", "1,2", "--groups", "4",

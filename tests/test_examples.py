@@ -24,7 +24,7 @@ import pytest
 from ddpm.errors import UserError
 from tests.conftest import ROOT, error_lines
 
-COPIED = ("ddpm", "unlearn", "attack", "metrics", "harness", "examples", "reproduce.py", "weights")
+COPIED = ("ddpm", "unlearn", "attack", "metrics", "lab", "harness", "examples", "reproduce.py", "weights")
 TOY = {"-m unlearn": ["--steps", "1", "--batch-size", "4"],               # toy sizes the README leaves out
        "-m attack": ["--steps", "1", "--eval-every", "1", "--n-eval", "2"]}
 SMOKE = ["--smoke", "--seeds", "0"]

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from ddpm import hardware
+from lab import hardware
 from ddpm.errors import UserError
 from ddpm.unet import UNetConfig
 from harness.workers import WORKER_PEAK_GB, default_workers
@@ -117,7 +117,7 @@ def test_workers_fit_the_cores_and_the_memory():
 def test_without_native_bf16_kernels_auto_measures_float32(tmp_path):
     """The real measurement, restricted to AVX2 kernels (a laptop CPU without AVX-512): bf16 is
     emulated there and many times slower, so auto must pick float32. Small probe sizes keep it short."""
-    code = ("import functools, torch; from ddpm import hardware; from ddpm.unet import UNetConfig; "
+    code = ("import functools, torch; from lab import hardware; from ddpm.unet import UNetConfig; "
             "m = functools.partial(hardware.time_precision, batch=8, images=4, sample_steps=1, rounds=1); "
             "print(hardware.choose_precision('auto', torch.device('cpu'), "
             "UNetConfig(image_size=16), announce=False, path=%r, measure=m))" % str(tmp_path / "p.json"))

@@ -1,10 +1,12 @@
 """The layering the README states ("The code"), read from the import statements of the whole tree.
 
-    ddpm/                          imports nothing else of the project
-    unlearn/, attack/, metrics/    import only ddpm/; a package's command line (its __main__.py,
-                                   `python -m attack`) may also use metrics/ to measure
+    ddpm/                          the DDPM's mathematics: imports nothing else of the project
+    unlearn/, attack/, metrics/    the paper's methods, attacks and measures: import only ddpm/
+    lab/                           the machinery (device, precision, CLI flags, checkpoints, presets, the
+                                   pre-training run, the judge's files): imports ddpm/ and metrics/
+    a science package's command line (unlearn/__main__.py, attack/__main__.py) may also use lab/ and metrics/
     examples/                      imports only ddpm/ (and, relatively, the package it is copied into)
-    harness/                       imports those four
+    harness/                       the experiment engine: imports all of the above
     course/, tools/, reproduce.py, train.py   sit on top
 and no module imports itself back through others (no import cycle between modules).
 
@@ -24,15 +26,16 @@ ALLOWED = {
     "ddpm": set(),
     "unlearn": {"ddpm"}, "attack": {"ddpm"}, "metrics": {"ddpm"},
     "examples": {"ddpm"},
-    "harness": SCIENCE,
-    "course": SCIENCE | {"harness"}, "tools": SCIENCE | {"harness"},
-    "reproduce": SCIENCE | {"harness"}, "train": SCIENCE | {"harness"},
+    "lab": {"ddpm", "metrics"},
+    "harness": SCIENCE | {"lab"},
+    "course": SCIENCE | {"lab", "harness"}, "tools": SCIENCE | {"lab", "harness"},
+    "reproduce": SCIENCE | {"lab", "harness"}, "train": SCIENCE | {"lab", "harness"},
 }
-COMMAND_LINE_ALSO = {"metrics"}      # what a science package's __main__.py may import besides ddpm/
+COMMAND_LINE_ALSO = {"metrics", "lab"}      # what a science package's __main__.py may import besides ddpm/
 
 
 def module_name(path: str) -> str:
-    """'ddpm/hardware.py' -> 'ddpm.hardware', 'attack/__init__.py' -> 'attack', 'train.py' -> 'train'."""
+    """'lab/hardware.py' -> 'lab.hardware', 'attack/__init__.py' -> 'attack', 'train.py' -> 'train'."""
     parts = path[:-len(".py")].split("/")
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -43,10 +46,14 @@ def package_of(path: str) -> str:
     return name if path.endswith("__init__.py") else name.rpartition(".")[0]
 
 
+def tree_of(path: str) -> ast.AST:
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        return ast.parse(f.read())
+
+
 def imports(path: str, modules: set) -> set:
     """The project modules `path` imports, each named as precisely as the statement allows."""
-    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
-        tree = ast.parse(f.read())
+    tree = tree_of(path)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -123,7 +130,7 @@ def test_no_module_imports_itself_back():
 
 def test_the_checker_sees_arrows_and_cycles():
     """The test reads a lazy import as an arrow, resolves relative imports, and finds a cycle."""
-    assert "ddpm.hardware" in GRAPH["ddpm.pretrain"][1]                  # pretrain picks its device there
+    assert "lab.hardware" in GRAPH["lab.pretrain"][1]                  # pretrain picks its device there
     assert "metrics.evaluate" in GRAPH["attack.__main__"][1]             # a command line measures
     assert "attack.dimra" in GRAPH["attack"][1] and "attack" in GRAPH["attack.run"][1]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
@@ -131,8 +138,27 @@ def test_the_checker_sees_arrows_and_cycles():
 
 
 def test_the_precision_probe_times_the_default_presets_unet():
-    """ddpm/hardware.py no longer reads the presets (ddpm/pretrain.py reads hardware): its probe's
+    """lab/hardware.py no longer reads the presets (lab/pretrain.py reads hardware): its probe's
     UNetConfig() must stay the mnist5k-quick preset's UNet."""
-    from ddpm.pretrain import make_config
     from ddpm.unet import UNetConfig
+    from lab.presets import make_config
     assert make_config("mnist5k-quick").unet() == UNetConfig()
+
+
+# What only the machinery uses: a science module (not its command line) that imports one of these has
+# let device, file or process handling into the paper's mathematics; it belongs in lab/.
+MACHINERY = {"argparse", "platform", "tempfile", "safetensors", "torch.distributed", "lab"}
+
+
+def outside_imports(path: str) -> set:
+    """Every module name `path` imports absolutely (stdlib, third party, the project's)."""
+    nodes = list(ast.walk(tree_of(path)))
+    return ({alias.name for n in nodes if isinstance(n, ast.Import) for alias in n.names}
+            | {n.module for n in nodes if isinstance(n, ast.ImportFrom) and n.level == 0})
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if room(m) in SCIENCE and not m.endswith("__main__")))
+def test_the_science_packages_hold_no_machinery(module):
+    path = GRAPH[module][0]
+    found = sorted(n for n in outside_imports(path) if any(n == m or n.startswith(m + ".") for m in MACHINERY))
+    assert not found, f"{path} imports {', '.join(found)}: device, file and process handling go in lab/"

@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 400, 60
 TOP_LEVEL = {"README.md", "Makefile", "requirements.txt", "requirements-colab.txt", "train.py", "reproduce.py",
              "experiments.ipynb", "pytest.ini", "setup.cfg", ".gitignore", ".ci", "docs", "tests", "weights",
-             "results", "ddpm", "unlearn", "attack", "metrics", "examples", "harness", "course", "tools"}
+             "results", "ddpm", "unlearn", "attack", "metrics", "lab", "examples", "harness", "course", "tools"}
 
 
 def python_files() -> list[str]:

@@ -14,10 +14,11 @@ import torch.nn.functional as F
 from attack.dimra import DiMRAConfig, dimra
 from ddpm.data import ImageData
 from ddpm.diffusion import noised, simple_loss
-from ddpm.pretrain import make_config, pretrain
 from ddpm.schedule import NoiseSchedule
 from ddpm.train_loop import Plateau, fit
 from ddpm.unet import UNet
+from lab.presets import make_config
+from lab.pretrain import pretrain
 from tests.conftest import tiny_unet
 from unlearn import METHODS
 from unlearn.dimum import dimum_loss

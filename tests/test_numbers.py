@@ -13,7 +13,7 @@ DOCS = ["README.md", "docs/results.md"] + sorted(
     os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "results", "*", "README.md")))
 
 # Where the code's defaults live: a setting the prose states must be one of their numbers.
-CODE_DEFAULTS = ("ddpm/pretrain.py", "unlearn/base.py", "unlearn/ga.py", "unlearn/esd.py", "unlearn/salun.py",
+CODE_DEFAULTS = ("ddpm/config.py", "lab/presets.py", "unlearn/base.py", "unlearn/ga.py", "unlearn/esd.py", "unlearn/salun.py",
                  "unlearn/dimum.py", "attack/base.py", "attack/dimra.py", "metrics/evaluate.py",
                  "metrics/verdict.py", "harness/settings.py")
 

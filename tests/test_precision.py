@@ -3,8 +3,8 @@ every weight update, and the judge must measure in float32 inside it."""
 import torch
 from torch import nn
 
-from ddpm.hardware import precision_region
 from ddpm.data import ImageData
+from lab.hardware import precision_region
 from metrics.judge import Judge
 from metrics.knn import KNNJudge
 

@@ -11,18 +11,19 @@ import torch
 import torch.nn.functional as F
 
 import attack.dimra
-import ddpm.pretrain
 import harness.pipeline
+import lab.presets
+import lab.pretrain
 import reproduce
-from harness.run import choose_rows
-from harness.settings import SMOKE as SMOKE_SIZES
 import unlearn.run
 from attack.__main__ import main as attack_main
 from ddpm.diffusion import noised
+from harness.run import choose_rows
+from harness.settings import SMOKE as SMOKE_SIZES
+from tests.conftest import TOY, ToySettings, error_lines
 from tests.test_data import write_tiny_cifar10, write_tiny_mnist
 from unlearn import METHODS
 from unlearn.base import Plan, UnlearnSettings
-from tests.conftest import TOY, ToySettings, error_lines
 
 
 def exploding_setup(model, schedule, data, s):
@@ -52,7 +53,7 @@ class Counter:
 
 def count_work(monkeypatch) -> dict:
     """Count training loops started by pre-training, unlearning and DiMRA, and judge trainings."""
-    return {"pretrain": Counter(monkeypatch, ddpm.pretrain, "fit"), "unlearn": Counter(monkeypatch, unlearn.run, "fit"),
+    return {"pretrain": Counter(monkeypatch, lab.pretrain, "fit"), "unlearn": Counter(monkeypatch, unlearn.run, "fit"),
             "attack": Counter(monkeypatch, attack.dimra, "fit"), "judge": Counter(monkeypatch, harness.pipeline, "train_judge")}
 
 
@@ -101,14 +102,14 @@ def test_smoke_table_has_every_row_and_the_toy_method(smoke_run):
 
 def test_the_quality_after_an_attack_is_the_attacked_models(in_copy):
     """The 'after' numbers are retain_metrics of the checkpoint the attack wrote, with n_after samples a class."""
-    from ddpm.checkpoint import load_checkpoint
     from harness.pipeline import Pipeline
     from harness.settings import Settings
+    from lab.checkpoint import load_checkpoint
     from metrics.evaluate import retain_metrics
     pipe = Pipeline(Settings(smoke=True, seeds=(0,), progress=False), torch.device("cpu"))
     pipe.prepare()
     row = pipe.run_variant(next(v for v in choose_rows("ga")[0] if v.name == "ga"), 0)
-    model, schedule = ddpm.pretrain.load_ddpm(pipe.ddpm_path)[:2]
+    model, schedule = lab.pretrain.load_ddpm(pipe.ddpm_path)[:2]
     model.load_state_dict(load_checkpoint(f"{pipe.folder(0)}/ga-dimra-retain.pt", kind="attacked")["model"])
     with harness.pipeline.precision_region(pipe.s.precision, "cpu"):
         want = retain_metrics(model, schedule, pipe.judge, 0, pipe.splits["test"], SMOKE_SIZES["n_after"], pipe.sample, 0)
@@ -323,7 +324,7 @@ def test_retrain_never_starts_from_theta0s_initial_weights(monkeypatch, tmp_path
     """Retrain of every seed is trained with its own seed (harness.settings.retrain_config): its initial
     weights, captured where pre-training hands the model to the loop, differ from the pre-trained model's."""
     from harness.settings import retrain_config
-    cfg = ddpm.pretrain.make_config("mnist5k-quick", steps=1, batch_size=4, ch=8, ch_mult=(1, 2), groups=4,
+    cfg = lab.presets.make_config("mnist5k-quick", steps=1, batch_size=4, ch=8, ch_mult=(1, 2), groups=4,
                                     sample_every=10 ** 6)
 
     class Started(Exception):
@@ -331,11 +332,11 @@ def test_retrain_never_starts_from_theta0s_initial_weights(monkeypatch, tmp_path
 
     def capture(model, *args, **kwargs):
         raise Started({k: v.clone() for k, v in model.state_dict().items()})
-    monkeypatch.setattr(ddpm.pretrain, "fit", capture)
+    monkeypatch.setattr(lab.pretrain, "fit", capture)
 
     def initial(c):
         with pytest.raises(Started) as got:
-            ddpm.pretrain.pretrain(c, str(tmp_path / "c.pt"), device=torch.device("cpu"), progress=False)
+            lab.pretrain.pretrain(c, str(tmp_path / "c.pt"), device=torch.device("cpu"), progress=False)
         return got.value.args[0]
     theta0 = initial(cfg)
     assert all(torch.equal(theta0[k], v) for k, v in initial(cfg).items())        # the capture is deterministic

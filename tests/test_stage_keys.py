@@ -95,8 +95,8 @@ def test_the_same_inputs_give_the_same_keys(prepared):
 def test_a_shipped_unlearned_model_is_used_only_under_its_stage_key(prepared, tmp_path, monkeypatch):
     """make demo's shipped unlearned models (tools/ship_weights.py --unlearned) replace the unlearning
     only when their stage key is the row's: another setting, base model or precision trains instead."""
-    from ddpm.checkpoint import save_shipped
-    from ddpm.pretrain import load_ddpm
+    from lab.checkpoint import save_shipped
+    from lab.pretrain import load_ddpm
     pipe = copy.copy(prepared)
     os.symlink(pipe.root / "runs", tmp_path / "runs")
     monkeypatch.chdir(tmp_path)

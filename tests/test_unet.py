@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from ddpm.pretrain import PRESETS, make_config
 from ddpm.unet import UNet, UNetConfig, count_params
+from lab.presets import PRESETS, make_config
 
 
 @pytest.mark.parametrize("size,channels", [(16, 1), (28, 1), (32, 3), (32, 1)])

@@ -131,6 +131,16 @@ def test_one_seed_cells_and_other_settings_are_listed_not_counted():
     assert findings.counted({**base, "registered": False}).startswith("another setting")
 
 
+def test_a_class_measured_by_two_runs_counts_once():
+    """The float32 headline and the older bf16 run both attack class 0 at seeds 1 and 2: the first run
+    counts, the second is listed with the reason; another class or another claim is not affected."""
+    a, b = item("C1", "ga", A, 0, 0.9), item("C1", "ga", A, 0, 0.9)
+    b["path"] = "older"
+    out = findings.once_a_unit([a, b, {**item("C1", "ga", A, 3, 0.9), "path": "older"}, item("C2", "esd", A, 0, 0.9)])
+    assert [it["counted"] for it in out] == ["", "the same units counted from f0", "", ""]
+    assert findings.once_a_unit([{**b, "counted": "one seed (first look)"}, a])[1]["counted"] == ""
+
+
 def test_retrain_seeded_like_theta0_is_left_out():
     info = {"ddpm_config": {"seed": 0}, "seeds": [0, 1, 2]}
     assert findings.dependent_seeds({**info, "retrain_seeds": {"0": 1000, "1": 1001}}) == set()

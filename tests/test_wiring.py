@@ -29,8 +29,8 @@ from attack import ATTACKS
 from attack.base import AttackData
 from attack.dimra import DiMRAConfig, run_threat
 from attack.run import run_attack
+from ddpm.config import DDPMConfig
 from ddpm.data import Batches, ImageData
-from ddpm.pretrain import DDPMConfig
 from ddpm.schedule import NoiseSchedule
 from ddpm.train_loop import Plateau
 from tests.conftest import tiny_unet

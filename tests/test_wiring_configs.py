@@ -17,15 +17,18 @@ import pytest
 import torch
 from torch import nn
 
-import ddpm.pretrain
+import lab.judges
+import lab.pretrain
 import metrics.judge
+from ddpm.config import DDPMConfig
 from ddpm.data import ImageData
-from ddpm.pretrain import DDPMConfig, pretrain
 from ddpm.schedule import NoiseSchedule
 from ddpm.train_loop import Plateau, fit
 from ddpm.unet import UNet, UNetConfig
+from lab.judges import train_judge
+from lab.pretrain import pretrain
 from metrics.evaluate import SampleSettings, generate
-from metrics.judge import JudgeConfig, train_judge
+from metrics.judge import JudgeConfig
 from tests.conftest import tiny_unet
 from tests.test_wiring import SUBJECTS as METHOD_AND_ATTACK_SUBJECTS
 from tests.test_wiring import ALTERED, EXEMPT, Runs, Subject, cases, check_streams, settable_fields, state
@@ -37,8 +40,8 @@ class FakeIO:
     """Stands in for load_splits, save_checkpoint and save_grid in `module`: records the data asked for,
     keeps every checkpoint (its step) and grid in memory."""
 
-    def __init__(self, module):
-        self.module, self.loads, self.saved, self.grids = module, [], [], []
+    def __init__(self, *modules):
+        self.modules, self.loads, self.saved, self.grids = modules, [], [], []
 
     def load_splits(self, name, root="data", image_size=None, **kwargs):
         self.loads.append((name, root, image_size))
@@ -57,8 +60,8 @@ class FakeIO:
         self.grids.append((path.rsplit("/", 1)[-1], x.detach().clone()))
 
     def __enter__(self):
-        self.patches = [mock.patch.object(self.module, name, getattr(self, name))
-                        for name in ("load_splits", "save_checkpoint", "save_grid") if hasattr(self.module, name)]
+        self.patches = [mock.patch.object(module, name, getattr(self, name)) for module in self.modules
+                        for name in ("load_splits", "save_checkpoint", "save_grid") if hasattr(module, name)]
         for p in self.patches:
             p.start()
         return self
@@ -69,7 +72,7 @@ class FakeIO:
 
 
 def observe_pretraining(cfg: DDPMConfig) -> dict:
-    with FakeIO(ddpm.pretrain) as io, tempfile.TemporaryDirectory() as tmp:
+    with FakeIO(lab.pretrain) as io, tempfile.TemporaryDirectory() as tmp:
         pretrain(cfg, f"{tmp}/ddpm.pt", progress=False)
     last = io.saved[-1]
     return {"loads": io.loads, "grids": io.grids, "checkpoint_steps": [c["step"] for c in io.saved],
@@ -77,7 +80,7 @@ def observe_pretraining(cfg: DDPMConfig) -> dict:
 
 
 def observe_judge(cfg: JudgeConfig) -> dict:
-    with FakeIO(metrics.judge) as io, tempfile.TemporaryDirectory() as tmp:
+    with FakeIO(metrics.judge, lab.judges) as io, tempfile.TemporaryDirectory() as tmp:
         acc = train_judge(cfg, f"{tmp}/judge.pt", progress=False)
     return {"loads": io.loads, "test_acc": acc, "model": io.saved[-1]["model"]}
 
@@ -148,7 +151,7 @@ def test_the_plateau_base_run_stops_on_the_plateau():
 # Dataclasses of the science packages that hold no settings, or whose fields are tested through others.
 NOT_SETTINGS = {
     "ddpm.data.ImageData": "data (images, labels)",
-    "ddpm.distributed.Ranks": "the torchrun process group, read from the environment",
+    "lab.distributed.Ranks": "the torchrun process group, read from the environment",
     "unlearn.base.UnlearnSettings": "the shared fields: tested through every method's Settings",
     "unlearn.base.UnlearnData": "the data streams a method is given",
     "unlearn.base.Plan": "what a method hands to fit",
@@ -159,7 +162,7 @@ NOT_SETTINGS = {
 
 def science_dataclasses() -> set[str]:
     found = set()
-    for package in ("ddpm", "unlearn", "attack", "metrics"):
+    for package in ("ddpm", "unlearn", "attack", "metrics", "lab"):
         root = importlib.import_module(package)
         for info in pkgutil.iter_modules(root.__path__, f"{package}."):
             if info.name.endswith("__main__"):

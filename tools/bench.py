@@ -20,10 +20,10 @@ achieved GFLOP/s and its share of the CPU's float32 peak (`cpu_peak`, from lscpu
     .venv/bin/python -m tools.bench --preset mnist5k-quick --amp            # bf16 autocast on the CPU
     python -m tools.bench --preset cifar10 --device cuda --amp --compile --channels-last --tf32
 """
-import re
-import subprocess
 import argparse
+import re
 import statistics
+import subprocess
 import sys
 import time
 from contextlib import nullcontext
@@ -32,9 +32,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ddpm.config import DDPMConfig, build_model
 from ddpm.diffusion import ddim_sample, simple_loss
-from ddpm.pretrain import DDPMConfig, build_model, make_config
 from ddpm.unet import UNetConfig, count_params
+from lab.presets import make_config
 
 # Defaults per preset and device: (train batch, sampled labels n, train reps, sample reps, warm-up).
 DEFAULTS = {

@@ -43,7 +43,7 @@ MUTANTS = [
      "Curve leaves the model in eval mode"),
     ("attack/inversion.py", "manual_seed(data.seed))[:n]", "manual_seed(0))[:n]", ["tests/test_attacks.py"],
      "inversion always draws the same images of f"),
-    ("ddpm/hardware.py", '"model": repr(model_cfg)}', '"model": ""}', ["tests/test_hardware.py"],
+    ("lab/hardware.py", '"model": repr(model_cfg)}', '"model": ""}', ["tests/test_hardware.py"],
      "precision cache key without the model"),
     ("harness/settings.py", "seed=RETRAIN_SEED + seed)", "seed=seed)",
      ["tests/test_reproduce.py::test_retrain_never_starts_from_theta0s_initial_weights"],

@@ -10,10 +10,10 @@ import time
 
 import torch
 
-from ddpm.cli import run_cli
-from ddpm.pretrain import load_ddpm
+from lab.cli import run_cli
+from lab.judges import check_judge_matches, load_judge
+from lab.pretrain import load_ddpm
 from metrics.evaluate import SampleSettings, generate
-from metrics.judge import check_judge_matches, load_judge
 
 
 def main() -> int:

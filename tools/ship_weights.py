@@ -17,13 +17,16 @@ import sys
 import torch
 
 
-from ddpm.checkpoint import load_checkpoint, save_shipped
-from ddpm.cli import run_cli
+from ddpm.config import DDPMConfig
 from ddpm.errors import UserError
-from ddpm.pretrain import DDPMConfig, load_ddpm, make_config
 from harness.settings import RETRAIN_SEED, retrain_config
+from lab.checkpoint import load_checkpoint, save_shipped
+from lab.cli import run_cli
+from lab.judges import default_judge_path, load_judge
+from lab.presets import make_config
+from lab.pretrain import load_ddpm
 from metrics.evaluate import SampleSettings, generate, judge_accuracy
-from metrics.judge import JudgeConfig, default_judge_path, load_judge
+from metrics.judge import JudgeConfig
 
 PRESET = "mnist5k-quick"
 PER_CLASS = 100          # guided samples per class behind each quality figure

@@ -11,9 +11,10 @@ import time
 
 
 from ddpm.data import load_splits
-from ddpm.pretrain import load_ddpm
+from lab.judges import find_judge, load_judge
+from lab.pretrain import load_ddpm
 from metrics.evaluate import N_FORGET, SampleSettings, forget_acc, param_distance, retain_metrics
-from metrics.judge import JudgeConfig, find_judge, load_judge
+from metrics.judge import JudgeConfig
 from unlearn.run import make_settings, unlearn
 
 

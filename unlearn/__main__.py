@@ -11,11 +11,11 @@ import argparse
 import os
 import sys
 
-from ddpm.checkpoint import check_writable, save_checkpoint
-from ddpm.cli import add_flags, given, run_cli
 from ddpm.data import load_splits
-from ddpm.hardware import pick_device
-from ddpm.pretrain import load_ddpm
+from lab.checkpoint import check_writable, save_checkpoint
+from lab.cli import add_flags, given, run_cli
+from lab.hardware import pick_device
+from lab.pretrain import load_ddpm
 
 from . import METHODS
 from .run import get_method, ignored, make_settings, unlearn, unlearned_checkpoint

@@ -32,9 +32,9 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from ddpm.checkpoint import write_json
-from ddpm.cli import run_cli
 from ddpm.errors import UserError
+from lab.checkpoint import write_json
+from lab.cli import run_cli
 from unlearn import METHODS
 
 from ..decisions import judged, rule_text

@@ -30,17 +30,17 @@ import torch
 from tqdm.auto import tqdm
 
 
-from ddpm.checkpoint import load_checkpoint, write_json
 from ddpm.data import to_float
-from ddpm.cli import run_cli
 from ddpm.errors import UserError
-from ddpm.pretrain import load_ddpm
-from ddpm.hardware import precision_region
+from lab.checkpoint import load_checkpoint, write_json
+from lab.cli import run_cli
+from lab.hardware import precision_region
+from lab.pretrain import load_ddpm
 from metrics.evaluate import forget_acc
 from unlearn import METHODS
 
-from ..run import add_run_arguments, run_pipeline
 from ..rows import color, label
+from ..run import add_run_arguments, run_pipeline
 
 DEFAULT_ROWS = (*METHODS, "ga+retain", "esd+retain")   # every method; the last two: reproduce.py --ablation
 LOSS_DRAWS = 4           # (t, eps) draws per held-out image for L_simple

@@ -21,12 +21,12 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from ddpm.checkpoint import write_json
-from ddpm.cli import run_cli
 from ddpm.errors import UserError
-from ddpm.hardware import precision_region
-from ddpm.pretrain import load_ddpm
 from ddpm.train_loop import Plateau
+from lab.checkpoint import write_json
+from lab.cli import run_cli
+from lab.hardware import precision_region
+from lab.pretrain import load_ddpm
 from metrics.evaluate import generate, judge_predictions
 from unlearn.dimum import parse_alt
 from unlearn.run import make_settings, unlearn

@@ -26,16 +26,16 @@ import torch
 from tqdm.auto import tqdm
 
 
-from ddpm.checkpoint import load_checkpoint
-from ddpm.cli import run_cli
 from ddpm.errors import UserError
-from ddpm.pretrain import load_ddpm
-from ddpm.hardware import precision_region
+from lab.checkpoint import load_checkpoint
+from lab.cli import run_cli
+from lab.hardware import precision_region
+from lab.pretrain import load_ddpm
 from metrics.evaluate import generate, judge_accuracy
 from unlearn import METHODS
 
-from ..run import add_run_arguments, run_pipeline
 from ..rows import label
+from ..run import add_run_arguments, run_pipeline
 
 ROWS = ("retrain", *METHODS)          # Retrain and every registered method
 STAGES = (("unlearned", ""), ("retain", "-dimra-retain"), ("mixed", "-dimra-mixed"))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .errors import UserError
+from ddpm.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import tempfile
 
 import torch
 
-from .errors import UserError
+from ddpm.errors import UserError
 
 
 def check_writable(path: str) -> None:

@@ -14,7 +14,7 @@ import dataclasses
 import sys
 import types
 
-from .errors import UserError
+from ddpm.errors import UserError
 
 
 def parse_bool(s: str) -> bool:

@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from .errors import UserError
+from ddpm.errors import UserError
 
 PRECISIONS = ("auto", "float32", "bf16")
 BF16_SPEEDUP = 1.25     # bf16 is kept only when at least this much faster at training AND at sampling
@@ -116,9 +116,9 @@ def time_precision(precision: str, model_cfg, batch: int = 64, images: int = 32,
     `rounds` timings (the least disturbed by other work on the machine). With `against` (float32's
     timings), a training step already too slow for bf16 to be chosen ends the probe at once: the
     sampling is not timed ('sample': None), which spares a minute where bf16 is emulated."""
-    from .diffusion import ddim_sample, simple_loss          # the probe is their only user in this module
-    from .schedule import NoiseSchedule
-    from .unet import UNet
+    from ddpm.diffusion import ddim_sample, simple_loss          # the probe is their only user in this module
+    from ddpm.schedule import NoiseSchedule
+    from ddpm.unet import UNet
 
     gen = torch.Generator().manual_seed(0)
     model, schedule = UNet(model_cfg), NoiseSchedule(1000, "linear")
@@ -239,11 +239,11 @@ def choose_precision(requested: str, device: torch.device, model_cfg, announce: 
 
 
 def main(argv=None) -> int:
-    """python -m ddpm.hardware: time both precisions on this CPU (one thread) with the default UNet (the
+    """python -m lab.hardware: time both precisions on this CPU (one thread) with the default UNet (the
     mnist5k-quick preset's) and say what auto picks. A run with --precision auto times its own UNet."""
-    from .unet import UNetConfig
+    from ddpm.unet import UNetConfig
     if argv if argv is not None else sys.argv[1:]:
-        print("error: python -m ddpm.hardware takes no argument; it times the mnist5k-quick UNet "
+        print("error: python -m lab.hardware takes no argument; it times the mnist5k-quick UNet "
               "(reproduce.py --preset NAME --precision auto times NAME's own)", file=sys.stderr)
         return 2
     timings = {p: time_precision(p, UNetConfig()) for p in ("float32", "bf16")}

@@ -1,134 +1,24 @@
-"""Pre-training a class-conditional DDPM: the config, its named presets, and the resumable run.
+"""Pre-training a class-conditional DDPM: the resumable, checkpointed run of `train.py ddpm`, and
+loading a DDPM back from any checkpoint.
 
-`train.py ddpm --preset NAME [--flag value ...]` is the command-line face of `pretrain`.
-A preset is a dict of overrides of `DDPMConfig`; flags override the preset; nothing is changed
-in code afterwards: the config a run starts with is the config stored in its checkpoint.
+The mathematics is elsewhere: the loss in ddpm/diffusion.py, the loop in ddpm/train_loop.py, the
+config in ddpm/config.py. This file adds what a real run needs around them: the device, resuming,
+checkpoints, the precision a checkpoint was trained in, sample grids and several GPUs (torchrun).
 """
 import os
-from dataclasses import asdict, dataclass, fields
 
 import torch
 
+from ddpm.config import DDPMConfig, build_model
+from ddpm.data import Batches, check_class, load_splits, save_grid
+from ddpm.diffusion import ddim_sample, simple_loss
+from ddpm.ema import EMA
+from ddpm.errors import UserError
+from ddpm.train_loop import fit
+
 from .checkpoint import check_same_config, check_writable, load_checkpoint, save_checkpoint
-from .data import Batches, check_class, load_splits, save_grid
-from .diffusion import ddim_sample, simple_loss
 from .distributed import barrier_and_leave, from_torchrun, wrap
-from .ema import EMA
-from .errors import UserError, require
 from .hardware import pick_device
-from .schedule import NoiseSchedule
-from .train_loop import fit
-from .unet import UNet, UNetConfig
-
-
-@dataclass
-class DDPMConfig:
-    dataset: str = "mnist5k"
-    data_root: str = "data"
-    image_size: int = 16
-    # UNet
-    ch: int = 32
-    ch_mult: tuple = (1, 2, 2)
-    num_res_blocks: int = 1
-    attn_resolutions: tuple = ()
-    mid_attn: bool = True
-    dropout: float = 0.0
-    groups: int = 8
-    # diffusion
-    T: int = 1000
-    schedule: str = "linear"
-    p_uncond: float = 0.1           # label dropout to the null class (classifier-free guidance)
-    # optimisation
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup: int = 100
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    exclude_class: int | None = None   # train on the other classes only (the Retrain reference)
-    seed: int = 0
-    # evaluation / logging
-    guidance: float = 2.0           # classifier-free guidance scale w (0 = conditional only)
-    ddim_steps: int = 20
-    sample_every: int = 500
-    ckpt_every: int = 250
-    # hardware (GPU paths are off on CPU whatever the flags say)
-    amp: bool = True                # bf16 autocast on CUDA
-    compile: bool = False           # torch.compile on CUDA
-    channels_last: bool = True      # channels_last memory format on CUDA
-
-    def __post_init__(self):
-        """Refuse impossible settings here, before any data is read or any step is trained."""
-        self.ch_mult, self.attn_resolutions = tuple(self.ch_mult), tuple(self.attn_resolutions)   # JSON gives lists
-        require((self.steps >= 1, f"--steps {self.steps} must be at least 1"),
-                (self.batch_size >= 1, f"--batch-size {self.batch_size} must be at least 1"),
-                (self.lr > 0, f"--lr {self.lr} must be positive"),
-                (self.warmup >= 0, f"--warmup {self.warmup} must be >= 0"),
-                (self.grad_clip > 0, f"--grad-clip {self.grad_clip} must be positive"),
-                (0 <= self.ema_decay < 1, f"--ema-decay {self.ema_decay} must be in [0, 1)"),
-                (0 <= self.p_uncond < 1, f"--p-uncond {self.p_uncond} must be in [0, 1)"),
-                (self.T > 20, f"--T {self.T} must be above 20 (the linear schedule's beta_T = 20 / T must stay below 1)"),
-                (1 <= self.ddim_steps <= self.T, f"--ddim-steps {self.ddim_steps} must be in 1..T={self.T}"),
-                (self.guidance >= 0, f"--guidance {self.guidance} must be >= 0"),
-                (self.sample_every >= 1, f"--sample-every {self.sample_every} must be at least 1"),
-                (self.ckpt_every >= 1, f"--ckpt-every {self.ckpt_every} must be at least 1"),
-                (self.image_size >= 4, f"--image-size {self.image_size} must be at least 4"),
-                (self.seed >= 0, f"--seed {self.seed} must be >= 0"),
-                (self.schedule in ("linear", "cosine"), f"--schedule {self.schedule!r}: use linear or cosine"))
-        if self.exclude_class is not None:
-            check_class(self.exclude_class)
-        try:
-            self.unet()
-        except ValueError as e:          # the UNet's own shape rules (image size, GroupNorm groups)
-            raise UserError(f"{e}: change --image-size, --ch-mult, --ch or --groups") from None
-
-    def unet(self) -> UNetConfig:
-        return UNetConfig(image_size=self.image_size, in_channels=3 if self.dataset == "cifar10" else 1,
-                          num_classes=10, ch=self.ch, ch_mult=tuple(self.ch_mult),
-                          num_res_blocks=self.num_res_blocks, attn_resolutions=tuple(self.attn_resolutions),
-                          mid_attn=self.mid_attn, dropout=self.dropout, groups=self.groups)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-PRESETS = {
-    # 2 CPU cores, minutes: MNIST digits resized to 16 px, a 1.1M-parameter UNet.
-    "mnist5k-quick": dict(),
-    # 2 CPU cores, under an hour with reproduce.py --bf16: the full MNIST (60,000 digits) at its own
-    # 28 px, with the mnist5k-quick UNet and step budget (2,000 steps of 64 = about 2 epochs).
-    "mnist-cpu": dict(dataset="mnist", image_size=28),
-    # One GPU: full MNIST at 28 px.
-    "mnist": dict(dataset="mnist", image_size=28, ch=64, ch_mult=(1, 2, 2), num_res_blocks=2,
-                  attn_resolutions=(7,), dropout=0.1, groups=16, steps=15000, batch_size=128, lr=2e-4,
-                  warmup=500, ema_decay=0.9995, sample_every=2500, ckpt_every=1000, ddim_steps=50),
-    # One GPU: the DDPM paper's CIFAR-10 UNet (35.7M parameters) plus the class embedding.
-    "cifar10": dict(dataset="cifar10", image_size=32, ch=128, ch_mult=(1, 2, 2, 2), num_res_blocks=2,
-                    attn_resolutions=(16,), dropout=0.1, groups=32, steps=80000, batch_size=128, lr=2e-4,
-                    warmup=5000, ema_decay=0.9999, sample_every=5000, ckpt_every=2000, ddim_steps=50,
-                    guidance=1.0),
-    # The same shape at half width (9M parameters) for short GPU budgets.
-    "cifar10-small": dict(dataset="cifar10", image_size=32, ch=64, ch_mult=(1, 2, 2, 2), num_res_blocks=2,
-                          attn_resolutions=(16,), dropout=0.1, groups=32, steps=40000, batch_size=128,
-                          lr=2e-4, warmup=2000, ema_decay=0.9999, sample_every=5000, ckpt_every=2000,
-                          ddim_steps=50, guidance=1.0),
-}
-
-
-def make_config(preset: str, **overrides) -> DDPMConfig:
-    if preset not in PRESETS:
-        raise UserError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    names = {f.name for f in fields(DDPMConfig)}
-    bad = set(overrides) - names
-    if bad:
-        raise UserError(f"unknown setting(s) {', '.join(sorted(bad))}")
-    return DDPMConfig(**{**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
-
-
-def build_model(cfg: DDPMConfig, device: torch.device | str = "cpu") -> tuple[UNet, NoiseSchedule]:
-    model = UNet(cfg.unet()).to(device)
-    schedule = NoiseSchedule(cfg.T, cfg.schedule).to(device)
-    return model, schedule
 
 
 def speedups(model: torch.nn.Module, cfg: DDPMConfig, device: torch.device) -> torch.nn.Module:
@@ -165,7 +55,7 @@ RESUME_MAY_CHANGE = ("steps", "sample_every", "ckpt_every", "guidance", "ddim_st
 
 def precision(cfg: DDPMConfig, device: torch.device) -> str:
     """What pre-training computes in here: 'bf16' with CUDA autocast (cfg.amp) or inside the CPU's bf16
-    region (reproduce.py --precision bf16, ddpm.hardware.precision_region), else 'float32'. Recorded in the checkpoint."""
+    region (reproduce.py --precision bf16, lab.hardware.precision_region), else 'float32'. Recorded in the checkpoint."""
     on_cpu = device.type == "cpu" and torch.is_autocast_enabled("cpu")
     return "bf16" if on_cpu or (cfg.amp and device.type == "cuda") else "float32"
 
@@ -216,7 +106,7 @@ def resume_from(out: str, resume: bool, cfg: DDPMConfig, device, model, ema, opt
 def pretrain(cfg: DDPMConfig, out: str, resume: bool = False, device: torch.device | None = None,
              progress: bool = True) -> str:
     """Train a DDPM with `cfg`, checkpointing to `out` (and sample grids beside it). Returns `out`.
-    Started by torchrun, each process trains its slice of every batch (ddpm/distributed.py)."""
+    Started by torchrun, each process trains its slice of every batch (lab/distributed.py)."""
     ranks, device = from_torchrun(device or pick_device())
     ranks.check_batch(cfg.batch_size)
     progress = progress and ranks.main
