@@ -53,6 +53,18 @@ def test_class_8_a_reference_the_judge_reads_as_f_gives_no_verdict():
     assert "no verdict (no reference" in cell_text(cells(rows, "dimum", A, N, 300))
 
 
+def test_a_reference_exactly_at_the_bound_passes_it_whatever_float32_stored():
+    """The committed headline's kNN: Retrain's step-0 shares 40, 20 and 0 of 100, stored as float32 rates
+    (0.4000000059604645, 0.20000000298023224, 0.0): the mean share is 60/300 = 0.2, at the bound, not above."""
+    f32 = (0.4000000059604645, 0.20000000298023224, 0.0)
+    rows = run(**GOOD, dimum=(LOW, None, 0.95))
+    for s, r in enumerate(f32):
+        rows["retrain"][s][A]["curve"]["forget_acc_knn"] = [r, 0.0, 0.0, 0.0]
+    assert "no reference" not in one(rows, "dimum", "kNN").reason
+    rows["retrain"][2][A]["curve"]["forget_acc_knn"] = [0.01, 0.0, 0.0, 0.0]        # 61 of 300: above
+    assert "no reference" in one(rows, "dimum", "kNN").reason
+
+
 def test_the_broken_rule_reads_the_mean_over_seeds_not_the_first_seed():
     rows = run(**GOOD, ga=(HIGH, None, 0.9))
     for s, acc in ((1, 0.1), (2, 0.1)):             # mean (0.9 + 0.1 + 0.1) / 3 = 0.37 < 0.5, the first seed 0.9
